@@ -1,0 +1,234 @@
+import { Type } from '@sinclair/typebox';
+import { Layout } from '../layout/types.ts';
+import { Empty, Statfs } from './common.ts';
+import { defineOp } from './op.ts';
+
+/** Lustre FID as text, `0xSEQ:0xOID:0xVER` (printed by lfs inside brackets). */
+export const Fid = Type.String({ pattern: '^0x[0-9a-f]{1,16}:0x[0-9a-f]{1,8}:0x[0-9a-f]{1,8}$' });
+/** A directory entry name: one path component. Length is checked by the MDT to answer ENAMETOOLONG. */
+export const Name = Type.String({ minLength: 1, maxLength: 4096 });
+export const Timespec = Type.Object({
+  sec: Type.Integer(),
+  nsec: Type.Integer({ minimum: 0, maximum: 999_999_999 }),
+});
+
+/** Inode attributes, as stat(2) reports them. `mode` carries the S_IF* type bits. */
+export const Attr = Type.Object({
+  fid: Fid,
+  ino: Type.Integer({ minimum: 1 }),
+  mode: Type.Integer({ minimum: 0 }),
+  nlink: Type.Integer({ minimum: 0 }),
+  uid: Type.Integer({ minimum: 0 }),
+  gid: Type.Integer({ minimum: 0 }),
+  rdev: Type.Integer({ minimum: 0 }),
+  size: Type.Integer({ minimum: 0 }),
+  blocks: Type.Integer({ minimum: 0 }),
+  atime: Timespec,
+  mtime: Timespec,
+  ctime: Timespec,
+  projid: Type.Integer({ minimum: 0 }),
+});
+
+/** An inode and, for regular files, its layout (with objects where instantiated). */
+export const Node = Type.Object({ attr: Attr, layout: Type.Optional(Layout) });
+
+export const getattr = defineOp(200, 'mdt.getattr', Type.Object({ fid: Fid }), Node);
+export const lookup = defineOp(201, 'mdt.lookup', Type.Object({ parent: Fid, name: Name }), Node);
+
+/**
+ * Creates a file, directory, symlink or special file. A regular file takes `layout` if given, else its
+ * parent's default layout, else the filesystem's; its objects are allocated lazily, on first write.
+ */
+export const create = defineOp(
+  202,
+  'mdt.create',
+  Type.Object({
+    parent: Fid,
+    name: Name,
+    mode: Type.Integer({ minimum: 0 }),
+    uid: Type.Integer({ minimum: 0 }),
+    gid: Type.Integer({ minimum: 0 }),
+    rdev: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Symlink target. */
+    target: Type.Optional(Type.String({ minLength: 1, maxLength: 4095 })),
+    layout: Type.Optional(Layout),
+    /** O_EXCL: fail with EEXIST when the name exists; otherwise an existing regular file is returned. */
+    exclusive: Type.Boolean(),
+  }),
+  Node,
+  true,
+);
+
+export const unlink = defineOp(
+  203,
+  'mdt.unlink',
+  Type.Object({ parent: Fid, name: Name, dir: Type.Boolean() }),
+  Empty,
+  true,
+);
+
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+export const rename = defineOp(
+  204,
+  'mdt.rename',
+  Type.Object({
+    srcParent: Fid,
+    srcName: Name,
+    dstParent: Fid,
+    dstName: Name,
+    flags: Type.Integer({ minimum: 0, maximum: 3 }),
+  }),
+  Empty,
+  true,
+);
+
+export const link = defineOp(205, 'mdt.link', Type.Object({ fid: Fid, parent: Fid, name: Name }), Node, true);
+
+export const DirEntry = Type.Object({
+  name: Type.String(),
+  fid: Fid,
+  ino: Type.Integer(),
+  mode: Type.Integer(),
+  /** Resume reading after this entry by passing it as `cookie`. */
+  cookie: Type.Integer({ minimum: 1 }),
+  /** With readdirplus. */
+  node: Type.Optional(Node),
+});
+/** Entries in name order after `cookie` (0 = from the start); "." and ".." are the client's to add. */
+export const readdir = defineOp(
+  206,
+  'mdt.readdir',
+  Type.Object({
+    fid: Fid,
+    cookie: Type.Integer({ minimum: 0 }),
+    countMax: Type.Integer({ minimum: 1, maximum: 4096 }),
+    plus: Type.Boolean(),
+  }),
+  Type.Object({ entries: Type.Array(DirEntry), eof: Type.Boolean() }),
+);
+
+/** Timestamps: a Timespec, or 'now' for the server's clock (UTIME_NOW). */
+const TimeSet = Type.Union([Timespec, Type.Literal('now')]);
+export const setattr = defineOp(
+  207,
+  'mdt.setattr',
+  Type.Object({
+    fid: Fid,
+    mode: Type.Optional(Type.Integer({ minimum: 0, maximum: 0o7777 })),
+    uid: Type.Optional(Type.Integer({ minimum: 0 })),
+    gid: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Truncate/extend. The client punches OST objects before shrinking; the MDT trims DoM data itself. */
+    size: Type.Optional(Type.Integer({ minimum: 0 })),
+    atime: Type.Optional(TimeSet),
+    mtime: Type.Optional(TimeSet),
+    projid: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
+  Node,
+  true,
+);
+
+export const readlink = defineOp(
+  208,
+  'mdt.readlink',
+  Type.Object({ fid: Fid }),
+  Type.Object({ target: Type.String() }),
+);
+
+/** The value travels as the frame's data. */
+export const getxattr = defineOp(
+  209,
+  'mdt.getxattr',
+  Type.Object({ fid: Fid, name: Type.String({ minLength: 1, maxLength: 255 }) }),
+  Empty,
+);
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+export const setxattr = defineOp(
+  210,
+  'mdt.setxattr',
+  Type.Object({
+    fid: Fid,
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    flags: Type.Integer({ minimum: 0, maximum: 3 }),
+  }),
+  Empty,
+  true,
+);
+export const listxattr = defineOp(
+  211,
+  'mdt.listxattr',
+  Type.Object({ fid: Fid }),
+  Type.Object({ names: Type.Array(Type.String()) }),
+);
+export const removexattr = defineOp(
+  212,
+  'mdt.removexattr',
+  Type.Object({ fid: Fid, name: Type.String({ minLength: 1, maxLength: 255 }) }),
+  Empty,
+  true,
+);
+
+/**
+ * Write intent: instantiates (allocates objects for) every component overlapping [start, end), extending
+ * or spilling self-extending components as needed, and returns the resulting layout.
+ */
+export const layoutIntent = defineOp(
+  213,
+  'mdt.layout_intent',
+  Type.Object({ fid: Fid, start: Type.Integer({ minimum: 0 }), end: Type.Integer({ minimum: 1 }) }),
+  Type.Object({ layout: Layout }),
+  true,
+);
+
+/**
+ * lfs setstripe: on an empty regular file whose layout has no objects yet, replaces its layout; on a
+ * directory, sets (or with `layout` absent, removes) its default layout.
+ */
+export const setLayout = defineOp(
+  214,
+  'mdt.set_layout',
+  Type.Object({ fid: Fid, layout: Type.Optional(Layout) }),
+  Type.Object({ layout: Type.Optional(Layout) }),
+  true,
+);
+
+/** Data-on-MDT reads and writes, within the DoM component's extent; data is the frame's data. */
+export const domRead = defineOp(
+  215,
+  'mdt.dom_read',
+  Type.Object({ fid: Fid, offset: Type.Integer({ minimum: 0 }), length: Type.Integer({ minimum: 0 }) }),
+  Empty,
+);
+export const domWrite = defineOp(
+  216,
+  'mdt.dom_write',
+  Type.Object({ fid: Fid, offset: Type.Integer({ minimum: 0 }), sync: Type.Boolean() }),
+  Empty,
+  true,
+);
+
+/**
+ * After writing OST objects, the client raises the file's size (never lowers it: that is setattr's job)
+ * and sets mtime/ctime. Sent on flush, fsync and close.
+ */
+export const sizeUpdate = defineOp(
+  217,
+  'mdt.size_update',
+  Type.Object({ fid: Fid, size: Type.Integer({ minimum: 0 }), mtime: Timespec }),
+  Node,
+  true,
+);
+
+export const statfs = defineOp(218, 'mdt.statfs', Empty, Statfs);
+
+/** Makes every metadata change so far durable on the MDT's storage (fsync/fsyncdir/sync). */
+export const sync = defineOp(219, 'mdt.sync', Empty, Empty);
+
+/** Looks an inode up by FID, for lfs fid2path-style tools and NFS-like handles. */
+export const fid2path = defineOp(
+  220,
+  'mdt.fid2path',
+  Type.Object({ fid: Fid }),
+  Type.Object({ path: Type.String() }),
+);

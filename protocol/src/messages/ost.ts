@@ -1,0 +1,97 @@
+import { Type } from '@sinclair/typebox';
+import { Empty, Statfs } from './common.ts';
+import { defineOp } from './op.ts';
+
+/** OST object id (Lustre's objid in group 0), unique on its OST; allocated by precreate. */
+export const ObjId = Type.Integer({ minimum: 1 });
+const Length = Type.Integer({ minimum: 0, maximum: 8 * 1024 * 1024 });
+
+/**
+ * Reads up to `length` bytes at `offset`; the frame's data is shorter when the object ends first.
+ * Holes and never-written (precreated) objects read as zeros up to their size.
+ */
+export const read = defineOp(
+  300,
+  'ost.read',
+  Type.Object({ objId: ObjId, offset: Type.Integer({ minimum: 0 }), length: Length }),
+  Type.Object({ size: Type.Integer({ minimum: 0 }) }),
+);
+
+/** Writes the frame's data at `offset`; with `sync`, the data is on stable storage before the reply. */
+export const write = defineOp(
+  301,
+  'ost.write',
+  Type.Object({ objId: ObjId, offset: Type.Integer({ minimum: 0 }), sync: Type.Boolean() }),
+  Type.Object({ size: Type.Integer({ minimum: 0 }) }),
+);
+
+/** Truncates or extends an object to `size` (Lustre's OST_PUNCH as used by truncate). */
+export const punch = defineOp(
+  302,
+  'ost.punch',
+  Type.Object({ objId: ObjId, size: Type.Integer({ minimum: 0 }) }),
+  Empty,
+);
+
+/** fdatasync of the named objects (all written objects when the list is empty). */
+export const sync = defineOp(
+  303,
+  'ost.sync',
+  Type.Object({ objIds: Type.Array(ObjId, { maxItems: 4096 }) }),
+  Empty,
+);
+
+export const getattr = defineOp(
+  304,
+  'ost.getattr',
+  Type.Object({ objId: ObjId }),
+  Type.Object({ size: Type.Integer({ minimum: 0 }), blocks: Type.Integer({ minimum: 0 }) }),
+);
+
+export const statfs = defineOp(305, 'ost.statfs', Empty, Statfs);
+
+/**
+ * Reserves `count` new object ids, durably, for one MDT: a file create then needs no OST round trip. The
+ * objects come into being on first write.
+ */
+export const precreate = defineOp(
+  306,
+  'ost.precreate',
+  Type.Object({
+    mdtIndex: Type.Integer({ minimum: 0 }),
+    count: Type.Integer({ minimum: 1, maximum: 100_000 }),
+  }),
+  Type.Object({ first: ObjId, last: ObjId }),
+  true,
+);
+
+/** Destroys objects of unlinked files; destroying a missing object succeeds (idempotent). */
+export const destroy = defineOp(
+  307,
+  'ost.destroy',
+  Type.Object({ objIds: Type.Array(ObjId, { minItems: 1, maxItems: 4096 }) }),
+  Empty,
+);
+
+/** SEEK_DATA / SEEK_HOLE within one object; ENXIO past the end. */
+export const seek = defineOp(
+  308,
+  'ost.seek',
+  Type.Object({
+    objId: ObjId,
+    offset: Type.Integer({ minimum: 0 }),
+    whence: Type.Union([Type.Literal('data'), Type.Literal('hole')]),
+  }),
+  Type.Object({ offset: Type.Integer({ minimum: 0 }) }),
+);
+
+/** Lists object ids present, for orphan checks (`after` = resume point; bounded batches). */
+export const listObjects = defineOp(
+  309,
+  'ost.list_objects',
+  Type.Object({
+    after: Type.Integer({ minimum: 0 }),
+    countMax: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  }),
+  Type.Object({ objIds: Type.Array(ObjId), eof: Type.Boolean() }),
+);
