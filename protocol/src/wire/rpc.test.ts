@@ -14,7 +14,12 @@ afterEach(async () => {
 });
 
 async function startServer(opts: { replyCache?: ReplyCache; serverKey?: Buffer } = {}) {
-  const server = new RpcServer({ name: 'test-OST0000', key: opts.serverKey ?? key, log: silentLogger, ...opts });
+  const server = new RpcServer({
+    name: 'test-OST0000',
+    key: opts.serverKey ?? key,
+    log: silentLogger,
+    ...opts,
+  });
   let writes = 0;
   server.register(ping, () => ({ reply: { target: 'test-OST0000' } }));
   server.register(ost.write, (req, data) => {
@@ -34,7 +39,14 @@ async function startServer(opts: { replyCache?: ReplyCache; serverKey?: Buffer }
 }
 
 function client(address: string, k = key, requestTimeoutMs = 5000) {
-  const c = new RpcClient({ address, key: k, clientUuid: crypto.randomUUID(), log: silentLogger, requestTimeoutMs, backoffMinMs: 10 });
+  const c = new RpcClient({
+    address,
+    key: k,
+    clientUuid: crypto.randomUUID(),
+    log: silentLogger,
+    requestTimeoutMs,
+    backoffMinMs: 10,
+  });
   cleanups.push(() => c.close());
   return c;
 }
@@ -63,14 +75,18 @@ describe('rpc', () => {
 
   it('maps handler errors to KlError with code and reason', async () => {
     const { address } = await startServer();
-    const err = await client(address).call(ost.punch, { objId: 1, size: 0 }).catch((e) => e);
+    const err = await client(address)
+      .call(ost.punch, { objId: 1, size: 0 })
+      .catch((e) => e);
     expect(isKlError(err, 'ENOSPC')).toBe(true);
     expect(err.message).toBe('ENOSPC: OST0000 is full');
   });
 
   it('refuses a client with the wrong key, and a client refuses a server with the wrong key', async () => {
     const { address } = await startServer();
-    const err = await client(address, Buffer.alloc(32, 8)).call(ping, {}).catch((e) => e);
+    const err = await client(address, Buffer.alloc(32, 8))
+      .call(ping, {})
+      .catch((e) => e);
     expect(isKlError(err, 'EACCES')).toBe(true);
   });
 
