@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { isKlError } from '@kubelustre/protocol/errors.ts';
+import { localCommand } from './local-commands.ts';
+
+const USAGE = `usage: kubelustre <command> ...
+  local up|down|status     the embedded filesystem on this machine
+  lfs <subcommand> ...     Lustre's lfs: setstripe, getstripe, mkdir, df, pool_list
+  lctl <subcommand> ...    pool_new, pool_add, pool_remove, pool_destroy, pool_list`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  local: async () => localCommand,
+  lfs: async () => (await import('./lfs-commands.ts')).lfsCommand,
+  lctl: async () => (await import('./lctl-commands.ts')).lctlCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const load = name ? commands[name] : undefined;
+  if (!load) {
+    console.error(USAGE);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(isKlError(e) ? `kubelustre: ${e.message}` : e);
+    process.exit(isKlError(e) ? 1 : 70);
+  },
+);
