@@ -40,7 +40,7 @@ export const DEFAULT_CLUSTER: Omit<ClusterOptions, 'dir'> = {
 /** Lustre-style target name: MGS, kl-MDT0000, kl-OST0003. */
 export function targetName(fsName: string, t: Pick<TargetProcess, 'role' | 'index'>): string {
   if (t.role === 'mgs') return 'MGS';
-  return `${fsName}-${t.role.toUpperCase()}${t.index.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `${fsName}-${t.role.toUpperCase()}${t.index.toString(16).padStart(4, '0')}`;
 }
 
 /** The targets of a cluster with their ports, in start order (MGS, MDTs, OSTs). */
