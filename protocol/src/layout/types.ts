@@ -65,3 +65,10 @@ export const STRIPE_COUNT_MAX = 2000;
 /** Default stripe size and count when nothing else says (Lustre's defaults). */
 export const DEFAULT_STRIPE_SIZE = MIB;
 export const DEFAULT_STRIPE_COUNT = 1;
+
+/** Lustre stores stripe sizes in 32 bits: a stripe size must be below 4 GiB. */
+export const STRIPE_SIZE_LIMIT = 4 * GIB;
+/** The most components one layout holds (matches the `Layout` schema's maxItems). */
+export const COMPONENT_COUNT_MAX = 64;
+/** lfs refuses a DoM component larger than this whatever the MDT allows ("'mdt' layout size is too big"). */
+export const DOM_SIZE_LFS_MAX = GIB;
