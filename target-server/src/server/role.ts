@@ -1,6 +1,6 @@
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import type { Statfs } from '@kubelustre/protocol/messages/common.ts';
-import type { RpcServer } from '@kubelustre/protocol/wire/rpc-server.ts';
+import type { ReplyCache, RpcServer } from '@kubelustre/protocol/wire/rpc-server.ts';
 import type { Static } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
 
@@ -33,6 +33,11 @@ export interface RunningTarget {
   ready(): boolean;
   /** Space and inodes (for /metrics gauges and the MGS report). */
   statfs(): Promise<StatfsValue>;
+  /**
+   * Answers resent mutating requests, for roles whose mutations are not idempotent and are not already
+   * deduplicated inside their own handlers (the MDT does that in its transactions).
+   */
+  readonly replyCache?: ReplyCache;
   /** Stops background work and flushes/closes storage. The RPC server is closed by main.ts first. */
   close(): Promise<void>;
 }
