@@ -41,13 +41,24 @@ export async function localCommand(argv: string[]): Promise<number> {
   }
 }
 
-async function up(dir: string, v: { osts: string; mdts: string; fsname: string; port: string }): Promise<number> {
+async function up(
+  dir: string,
+  v: { osts: string; mdts: string; fsname: string; port: string },
+): Promise<number> {
   const osts = positiveInt(v.osts, '--osts');
   const mdts = positiveInt(v.mdts, '--mdts');
   if (mdts !== 1) throw new KlError('EINVAL', '--mdts: only 1 MDT is supported so far (no DNE yet)');
   const basePort = Number(v.port);
-  if (!Number.isInteger(basePort) || basePort < 0 || basePort > 64000) throw new KlError('EINVAL', `--port ${v.port} is not a port`);
-  const cluster = await LocalCluster.create({ ...DEFAULT_CLUSTER, dir, fsName: v.fsname, osts, mdts, basePort });
+  if (!Number.isInteger(basePort) || basePort < 0 || basePort > 64000)
+    throw new KlError('EINVAL', `--port ${v.port} is not a port`);
+  const cluster = await LocalCluster.create({
+    ...DEFAULT_CLUSTER,
+    dir,
+    fsName: v.fsname,
+    osts,
+    mdts,
+    basePort,
+  });
   await cluster.up();
   console.log(`Started filesystem ${cluster.state.fsName}: MGS at ${cluster.mgsAddress}, data in ${dir}`);
   console.log(`Try: npm run kubelustre -- lfs df\n     npm run kubelustre -- local status`);
@@ -64,13 +75,16 @@ async function status(dir: string): Promise<number> {
   console.log(`${'TARGET'.padEnd(14)} ${'PID'.padEnd(8)} ${'ADDRESS'.padEnd(22)} STATE`);
   for (const r of rows) {
     const state = r.ready ? 'ready' : r.running ? 'not ready' : 'stopped';
-    console.log(`${r.name.padEnd(14)} ${String(r.target.pid ?? '-').padEnd(8)} ${r.target.listen.padEnd(22)} ${state}`);
+    console.log(
+      `${r.name.padEnd(14)} ${String(r.target.pid ?? '-').padEnd(8)} ${r.target.listen.padEnd(22)} ${state}`,
+    );
   }
   return rows.every((r) => r.ready) ? 0 : 1;
 }
 
 function positiveInt(s: string, flag: string): number {
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new KlError('EINVAL', `${flag} ${s}: expected a whole number from 1 to 64`);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new KlError('EINVAL', `${flag} ${s}: expected a whole number from 1 to 64`);
   return n;
 }

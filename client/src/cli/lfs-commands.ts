@@ -1,0 +1,196 @@
+import { parseArgs } from 'node:util';
+import { KlError } from '@kubelustre/protocol/errors.ts';
+import { formatGetstripe, parseGetstripeArgs } from '@kubelustre/protocol/layout/getstripe-format.ts';
+import { parseSetstripeArgs } from '@kubelustre/protocol/layout/setstripe-args.ts';
+import { KlClient } from '../fs-client.ts';
+import type { DfRow } from '../statfs.ts';
+import { type Connection, connectionOptions, resolveConnection } from './connection-args.ts';
+import { printPools } from './lctl-commands.ts';
+import { cliLogger } from './logger.ts';
+
+const USAGE = `usage: kubelustre lfs setstripe [-E END] [-c COUNT] [-S SIZE] [-i INDEX] [-p POOL] [-L mdt] [-C COUNT] [-z SIZE] [-d] PATH...
+       kubelustre lfs getstripe [-c|-S|-i|-p|-L|-d|-y|...] PATH...
+       kubelustre lfs mkdir [-i MDT_INDEX] [-c MDT_COUNT] DIR...
+       kubelustre lfs df [-i] [-h] [--pool POOL]
+       kubelustre lfs pool_list FSNAME[.POOL]
+  Paths are inside the filesystem (/ is its root). Connection: --mgs HOST:PORT --key-file F, or --dir DIR
+  of a local cluster (default .kubelustre).`;
+
+type Sub = (client: KlClient, argv: string[]) => Promise<number>;
+
+const subcommands: Record<string, Sub> = { setstripe, getstripe, mkdir, df, pool_list: poolList };
+
+/** Lustre's `lfs`, on paths inside the filesystem, through the client library. */
+export async function lfsCommand(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const sub = name ? subcommands[name] : undefined;
+  if (!sub) {
+    console.error(USAGE);
+    return 2;
+  }
+  const { connection, args } = splitConnectionArgs(rest);
+  const client = new KlClient({
+    mgs: connection.mgs,
+    key: connection.key,
+    log: cliLogger,
+    requestTimeoutMs: 30_000,
+  });
+  await client.connect();
+  try {
+    return await sub(client, args);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Takes --mgs/--key-file/--dir out of argv, leaving lfs's own options exactly as lfs would see them. */
+function splitConnectionArgs(argv: string[]): { connection: Connection; args: string[] } {
+  const ours: string[] = [];
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const flag = a.replace(/=.*/, '').replace(/^--/, '');
+    if (a.startsWith('--') && flag in connectionOptions) {
+      ours.push(a);
+      if (!a.includes('=')) ours.push(argv[++i] ?? '');
+    } else args.push(a);
+  }
+  const { values } = parseArgs({ args: ours, options: connectionOptions });
+  return { connection: resolveConnection(values), args };
+}
+
+/** Options come first, then one or more paths: as lfs, the last arguments that are not options. */
+function splitPaths(argv: string[], what: string): { options: string[]; paths: string[] } {
+  let i = argv.length;
+  while (i > 0 && argv[i - 1]!.startsWith('/')) i--;
+  const paths = argv.slice(i);
+  if (paths.length === 0) throw new KlError('EINVAL', `${what}: no path given (paths start with /)`);
+  return { options: argv.slice(0, i), paths };
+}
+
+async function setstripe(client: KlClient, argv: string[]): Promise<number> {
+  const { options, paths } = splitPaths(argv, 'setstripe');
+  const { layout, deleteDefault } = parseSetstripeArgs(options);
+  for (const path of paths) {
+    if (deleteDefault) await client.lustre.removeDirDefault(path);
+    else if (layout) await client.lustre.setstripe(path, layout);
+    else throw new KlError('EINVAL', 'setstripe: no layout options given');
+  }
+  return 0;
+}
+
+async function getstripe(client: KlClient, argv: string[]): Promise<number> {
+  const { options, paths } = splitPaths(argv, 'getstripe');
+  const opts = parseGetstripeArgs(options);
+  for (const path of paths) {
+    const info = await client.lustre.getLayout(path);
+    // A directory without a default of its own shows the one its new files would get, as lfs does.
+    const layout = info.layout ?? client.config.defaultLayout;
+    process.stdout.write(formatGetstripe({ path, layout, isDirectory: info.isDirectory }, opts));
+  }
+  return 0;
+}
+
+/** lfs mkdir: with one MDT, `-i 0` and `-c 1` are the only placements there are. */
+async function mkdir(client: KlClient, argv: string[]): Promise<number> {
+  const { options, paths } = splitPaths(argv, 'mkdir');
+  const { values } = parseArgs({
+    args: options,
+    options: {
+      'mdt-index': { type: 'string', short: 'i' },
+      'mdt-count': { type: 'string', short: 'c' },
+      mode: { type: 'string', short: 'm' },
+    },
+  });
+  const mdtCount = client.config.targets.filter((t) => t.role === 'mdt').length;
+  if (
+    values['mdt-index'] !== undefined &&
+    !(Number(values['mdt-index']) >= 0 && Number(values['mdt-index']) < mdtCount)
+  ) {
+    throw new KlError(
+      'EINVAL',
+      `mkdir: MDT index ${values['mdt-index']} does not exist (the filesystem has ${mdtCount})`,
+    );
+  }
+  const count = values['mdt-count'];
+  if (count !== undefined && count !== '1' && count !== '-1' && count !== '0') {
+    throw new KlError(
+      'EINVAL',
+      `mkdir: cannot stripe a directory over ${count} MDTs (the filesystem has ${mdtCount})`,
+    );
+  }
+  const mode = values.mode !== undefined ? Number.parseInt(values.mode, 8) : 0o755;
+  for (const path of paths) await client.paths.mkdir(path, mode);
+  return 0;
+}
+
+async function df(client: KlClient, argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      inodes: { type: 'boolean', short: 'i' },
+      'human-readable': { type: 'boolean', short: 'h' },
+      pool: { type: 'string', short: 'p' },
+    },
+  });
+  let rows = await client.lustre.df(`/${client.config.fsName}`);
+  if (values.pool) {
+    const members = client.config.pools[values.pool];
+    if (!members) throw new KlError('ENOENT', `pool ${client.config.fsName}.${values.pool} not found`);
+    rows = rows.filter((r) => r.role !== 'ost' || members.includes(r.index!));
+  }
+  process.stdout.write(formatDf(rows, values.inodes ?? false, values['human-readable'] ?? false));
+  return 0;
+}
+
+async function poolList(client: KlClient, argv: string[]): Promise<number> {
+  const [target] = argv;
+  if (!target) throw new KlError('EINVAL', 'pool_list: expected FSNAME[.POOL]');
+  const [fsName, pool] = target.split('.');
+  if (fsName !== client.config.fsName) throw new KlError('ENOENT', `filesystem ${fsName} not found`);
+  printPools(fsName, client.config.pools, pool);
+  return 0;
+}
+
+/** `lfs df` output: the same columns and order as Lustre's, with "filesystem_summary:" last. */
+export function formatDf(rows: DfRow[], inodes: boolean, human: boolean): string {
+  const head = inodes
+    ? ['UUID', 'Inodes', 'IUsed', 'IFree', 'IUse%', 'Mounted on']
+    : ['UUID', human ? 'bytes' : '1K-blocks', 'Used', 'Available', 'Use%', 'Mounted on'];
+  const size = (kib: number) => (inodes ? String(kib) : human ? humanSize(kib * 1024) : String(kib));
+  const lines = [fmtRow(head)];
+  for (const r of rows) {
+    if (r.role === 'summary') lines.push('');
+    if (r.inactive) {
+      lines.push(`${r.uuid.padEnd(20)} : inactive device`);
+      continue;
+    }
+    const cols = inodes
+      ? [
+          r.uuid,
+          size(r.inodes.total),
+          size(r.inodes.used),
+          size(r.inodes.free),
+          `${r.inodeUsePercent}%`,
+          r.mountedOn,
+        ]
+      : [r.uuid, size(r.kib.total), size(r.kib.used), size(r.kib.available), `${r.usePercent}%`, r.mountedOn];
+    lines.push(fmtRow(cols));
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+function fmtRow(c: string[]): string {
+  return `${c[0]!.padEnd(20)} ${c[1]!.padStart(12)} ${c[2]!.padStart(12)} ${c[3]!.padStart(12)} ${c[4]!.padStart(5)} ${c[5]}`;
+}
+
+function humanSize(bytes: number): string {
+  const units = ['', 'K', 'M', 'G', 'T', 'P'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 1)}${units[u]}`;
+}
