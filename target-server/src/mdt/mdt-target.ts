@@ -1,0 +1,155 @@
+import { ConfigWatcher } from '@kubelustre/protocol/config-watcher.ts';
+import { KlError } from '@kubelustre/protocol/errors.ts';
+import type { Logger } from '@kubelustre/protocol/log.ts';
+import { RpcClient } from '@kubelustre/protocol/wire/rpc-client.ts';
+import { Gauge, type Registry } from 'prom-client';
+import { dirStatfs } from '../server/dir-statfs.ts';
+import type { RunningTarget, StatfsValue, TargetContext } from '../server/role.ts';
+import { targetName } from '../server/target-name.ts';
+import { pruneTombstones } from './dentries.ts';
+import { DestroyWorker, type DestroyWorkerOptions, destroyLogLength } from './destroy-worker.ts';
+import { registerMdtHandlers } from './handlers.ts';
+import { LayoutPolicy } from './layouts.ts';
+import { ensureRoot, inodeCount, type Mdt } from './namespace.ts';
+import { OstProxy, type OstProxyOptions } from './ost-proxy.ts';
+import { DurableReplyCache, MutationRunner } from './reply-cache.ts';
+import { Store } from './store.ts';
+
+export interface MdtOptions {
+  /** Inodes this MDT accepts (statfs files); create answers ENOSPC beyond. */
+  inodesMax?: number;
+  /** dom_stripesize: the largest Data-on-MDT component accepted. */
+  domSizeMax?: number;
+  /** How often committed changes are made durable (the journal commit interval analogue). */
+  syncIntervalMs?: number;
+  /** How long a layout intent waits for precreated object ids. */
+  poolWaitMs?: number;
+  /** How long startMdt waits for the MGS's first configuration. */
+  configWaitMs?: number;
+  /** How long one MGS config long poll waits for a change. */
+  configPollWaitMs?: number;
+  osp?: OstProxyOptions;
+  destroy?: DestroyWorkerOptions;
+}
+
+/** A running MDT; `drained` is for tests and tools that must see unlinked files' objects gone. */
+export interface MdtTarget extends RunningTarget {
+  drained(timeoutMs: number): Promise<void>;
+}
+
+const INODES_MAX_DEFAULT = 1_000_000_000;
+/** How often reply-cache and readdir-tombstone rows past their keep time are removed. */
+const HOUSEKEEPING_INTERVAL_MS = 60_000;
+
+/**
+ * Starts the MDT role: opens the metadata store, follows the MGS configuration for OSTs and the default
+ * layout, starts the OST proxies and the destroy worker, and registers every mdt.* op on `ctx.rpc`.
+ */
+export async function startMdt(ctx: TargetContext, opts: MdtOptions = {}): Promise<MdtTarget> {
+  const name = targetName(ctx.fsName, 'mdt', ctx.index);
+  const log = ctx.log.child({ target: name });
+  const store = new Store(ctx.dataDir, opts.syncIntervalMs);
+  ensureRoot(store);
+  const osp = new OstProxy(ctx.index, ctx.key, log, opts.osp);
+  const mgs = ctx.mgs === undefined ? undefined : await followMgs(ctx.mgs, ctx.key, log, osp, opts);
+  const worker = new DestroyWorker(store, (ost, ids) => osp.destroy(ost, ids), log, opts.destroy);
+  worker.start();
+  const m: Mdt = {
+    store,
+    layouts: new LayoutPolicy(osp, opts.domSizeMax),
+    inodesMax: opts.inodesMax ?? INODES_MAX_DEFAULT,
+    destroyLogged: () => worker.notify(),
+  };
+  const statfs = async (): Promise<StatfsValue> => {
+    const space = await dirStatfs(ctx.dataDir);
+    const files = m.inodesMax;
+    return { ...space, files, filesFree: Math.max(0, files - inodeCount(store)) };
+  };
+  const replyCache = new DurableReplyCache(store);
+  const runner = new MutationRunner(store, replyCache, log);
+  registerMdtHandlers(ctx.rpc, { m, runner, osp, poolWaitMs: opts.poolWaitMs ?? 10_000, statfs });
+  registerMetrics(ctx.registry, store, osp);
+  const housekeeping = setInterval(() => housekeep(store, replyCache, log), HOUSEKEEPING_INTERVAL_MS);
+  housekeeping.unref();
+  log.info({ inodes: inodeCount(store), destroyLog: destroyLogLength(store) }, 'Started MDT');
+  return {
+    name,
+    ready: () => osp.ready(),
+    statfs,
+    drained: (timeoutMs) => worker.drained(timeoutMs),
+    async close() {
+      clearInterval(housekeeping);
+      mgs?.watcher.stop();
+      mgs?.client.close();
+      // Closing the proxies fails an ost.destroy in flight at once, so the worker stops without waiting on it.
+      const workerStopped = worker.stop();
+      osp.close();
+      await workerStopped;
+      store.close();
+      log.info({}, 'Stopped MDT');
+    },
+  };
+}
+
+/** Starts following the MGS configuration; resolves once the first one arrived (bounded). */
+async function followMgs(address: string, key: Buffer, log: Logger, osp: OstProxy, opts: MdtOptions) {
+  const client = new RpcClient({ address, key, clientUuid: crypto.randomUUID(), log });
+  const watcher = new ConfigWatcher(client, log, opts.configPollWaitMs);
+  watcher.onChange((config) => osp.applyConfig(config));
+  const waitMs = opts.configWaitMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new KlError('ETIMEDOUT', `no configuration from MGS ${address} in ${waitMs} ms`)),
+      waitMs,
+    );
+  });
+  try {
+    await Promise.race([watcher.start(), timeout]);
+  } catch (e) {
+    watcher.stop();
+    client.close();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { client, watcher };
+}
+
+function housekeep(store: Store, replyCache: DurableReplyCache, log: Logger): void {
+  const nowMs = Date.now();
+  const replies = store.txn(() => {
+    pruneTombstones(store, nowMs);
+    return replyCache.prune(nowMs);
+  });
+  if (replies > 0) log.debug({ replies }, 'Pruned reply cache');
+}
+
+function registerMetrics(registry: Registry, store: Store, osp: OstProxy): void {
+  new Gauge({
+    name: 'kubelustre_mdt_inodes',
+    help: 'Inodes on the MDT',
+    registers: [registry],
+    collect() {
+      if (store.db.isOpen) this.set(inodeCount(store));
+    },
+  });
+  new Gauge({
+    name: 'kubelustre_mdt_destroy_log_objects',
+    help: 'OST objects of unlinked files waiting to be destroyed',
+    registers: [registry],
+    collect() {
+      if (store.db.isOpen) this.set(destroyLogLength(store));
+    },
+  });
+  new Gauge({
+    name: 'kubelustre_mdt_precreated_objects',
+    help: 'Precreated object ids available per OST',
+    labelNames: ['ost'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of osp.spaces()) this.set({ ost: String(s.index) }, osp.available(s.index));
+    },
+  });
+}
