@@ -50,11 +50,14 @@ function registerReads(rpc: RpcServer, { m }: HandlerDeps): void {
   });
 }
 
-function registerNamespaceMutations(rpc: RpcServer, { m, runner }: HandlerDeps): void {
+function registerNamespaceMutations(rpc: RpcServer, deps: HandlerDeps): void {
+  const { m, runner } = deps;
   rpc.register(
     mdt.create,
     runner.wrap(mdt.create, (req, _d, txn) =>
-      txn(() => ({ reply: ns.create(m, { ...req, parent: fid(req.parent) }) })),
+      withPoolWait(deps, `create of "${req.name}"`, () =>
+        txn(() => ({ reply: ns.create(m, { ...req, parent: fid(req.parent) }) })),
+      ),
     ),
   );
   rpc.register(
@@ -118,10 +121,12 @@ function registerDataMutations(rpc: RpcServer, deps: HandlerDeps): void {
   rpc.register(
     mdt.setLayout,
     runner.wrap(mdt.setLayout, (req, _d, txn) =>
-      txn(() => {
-        const layout = setLayout(m, fid(req.fid), req.layout);
-        return { reply: layout === undefined ? {} : { layout } };
-      }),
+      withPoolWait(deps, req.fid, () =>
+        txn(() => {
+          const layout = setLayout(m, fid(req.fid), req.layout);
+          return { reply: layout === undefined ? {} : { layout } };
+        }),
+      ),
     ),
   );
   rpc.register(
@@ -149,14 +154,24 @@ function registerDataMutations(rpc: RpcServer, deps: HandlerDeps): void {
 }
 
 /** A layout intent, waiting outside the transaction for object ids when the pools run short. */
-async function intentWithWait(deps: HandlerDeps, txn: Txn, fidText: string, start: number, end: number) {
+function intentWithWait(deps: HandlerDeps, txn: Txn, fidText: string, start: number, end: number) {
+  return withPoolWait(deps, fidText, () =>
+    txn(() => ({ reply: { layout: layoutIntent(deps.m, fidText, start, end) } })),
+  );
+}
+
+/**
+ * Runs a transaction that may allocate objects (create, layout intent); when the precreated pools run
+ * short it has rolled back, so wait for ids outside it and run it again.
+ */
+async function withPoolWait<R>(deps: HandlerDeps, what: string, run: () => R): Promise<R> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return txn(() => ({ reply: { layout: layoutIntent(deps.m, fidText, start, end) } }));
+      return run();
     } catch (e) {
       if (!(e instanceof PoolShortage)) throw e;
       if (attempt === INTENT_ATTEMPTS_MAX)
-        throw new KlError('EAGAIN', `${fidText}: ${e.message}: pools keep running dry`);
+        throw new KlError('EAGAIN', `${what}: ${e.message}: pools keep running dry`);
       await deps.osp.waitForIds(e.needed, deps.poolWaitMs);
     }
   }

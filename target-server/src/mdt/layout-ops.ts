@@ -1,8 +1,9 @@
 import { KlError } from '@kubelustre/protocol/errors.ts';
 import type { Layout } from '@kubelustre/protocol/layout/index.ts';
+import { logForDestroy } from './destroy-worker.ts';
 import { ROOT_FID } from './fid.ts';
 import { isDir, isReg, now, putInode, requireInode } from './inodes.ts';
-import { hasObjects, notRegularLayoutError } from './layouts.ts';
+import { hasObjects, layoutObjects, notRegularLayoutError } from './layouts.ts';
 import type { Mdt } from './namespace.ts';
 
 /**
@@ -24,9 +25,11 @@ export function layoutIntent(m: Mdt, fid: string, start: number, end: number): L
 }
 
 /**
- * mdt.set_layout (lfs setstripe). A regular file's layout can be replaced only while it is empty and has
- * no objects; otherwise EEXIST, as Lustre answers ("stripe already set"). A directory's default layout is
- * set, or with no layout removed; the root's default is the filesystem default for this MDT.
+ * mdt.set_layout (lfs setstripe, or setting lustre.lov). A regular file's layout can be replaced only while
+ * the file is empty; otherwise EEXIST ("stripe already set"). Lustre refuses any file that has a layout and
+ * relies on O_LOV_DELAY_CREATE instead; we instantiate at create, so an empty file's objects (never written
+ * to, or holding nothing that counts) are handed to the destroy log and the new layout takes over. A
+ * directory's default layout is set, or with no layout removed; the root's default is the filesystem default.
  */
 export function setLayout(m: Mdt, fid: string, requested: Layout | undefined): Layout | undefined {
   const inode = requireInode(m.store, fid);
@@ -40,12 +43,14 @@ export function setLayout(m: Mdt, fid: string, requested: Layout | undefined): L
   if (!isReg(inode)) throw notRegularLayoutError(fid);
   if (requested === undefined)
     throw new KlError('EINVAL', `${fid}: a regular file's layout cannot be removed`);
-  if (inode.size > 0 || hasObjects(inode.layout)) {
-    throw new KlError('EEXIST', `${fid}: stripe already set (the file has data or objects)`);
-  }
+  if (inode.size > 0) throw new KlError('EEXIST', `${fid}: stripe already set (the file has data)`);
   const root = requireInode(m.store, ROOT_FID);
   const old = inode.layout ?? { composite: false, generation: 0, components: [] };
   inode.layout = m.layouts.replacement(requested, old, m.layouts.rootDefault(root.dirLayout));
+  if (hasObjects(old)) {
+    logForDestroy(m.store, layoutObjects(old));
+    m.destroyLogged();
+  }
   inode.ctime = now();
   putInode(m.store, inode);
   return inode.layout;

@@ -1,4 +1,4 @@
-import { KlError } from '@kubelustre/protocol/errors.ts';
+import { isKlError, KlError } from '@kubelustre/protocol/errors.ts';
 import {
   allocateStripes,
   assignComponentIds,
@@ -62,9 +62,11 @@ export class LayoutPolicy {
   }
 
   /**
-   * A new regular file's layout, without objects (they are allocated lazily by `instantiate`): `requested`
-   * (lfs setstripe / create with a layout), else the directory's default, else the filesystem's, with
-   * unset fields resolved and component ids assigned. EINVAL with the layout engine's reason.
+   * A new regular file's layout: `requested` (lfs setstripe / create with a layout), else the directory's
+   * default, else the filesystem's, with unset fields resolved and component ids assigned. As in Lustre,
+   * the components covering offset 0 are instantiated at create (ids come from the precreated pools, so
+   * this costs no OST round trip, and the first write needs no layout intent); later PFL components wait
+   * for a write to reach them. EINVAL with the layout engine's reason; PoolShortage as `instantiate`.
    */
   forNewFile(
     requested: Layout | undefined,
@@ -75,7 +77,7 @@ export class LayoutPolicy {
     const template = inheritLayout(requested ?? dirDefault, rootDefault);
     const layout = assignComponentIds(template);
     validateLayout(layout, this.validateContext());
-    return layout;
+    return this.#instantiateFirst(layout);
   }
 
   /** A replacement layout for an empty file whose layout is `old` (set_layout): a newer generation. */
@@ -84,7 +86,7 @@ export class LayoutPolicy {
     const template = inheritLayout(requested, rootDefault);
     const layout = assignComponentIds({ ...template, generation: old.generation + 1 });
     validateLayout(layout, this.validateContext());
-    return layout;
+    return this.#instantiateFirst(layout);
   }
 
   /** A directory default as set_layout stores it: checked as a template, its generation past the old one. */
@@ -102,6 +104,18 @@ export class LayoutPolicy {
     if (result.changed.length === 0) return { layout, changed: false };
     validateLayout(result.layout, this.validateContext());
     return { layout: result.layout, changed: true };
+  }
+
+  #instantiateFirst(layout: Layout): Layout {
+    try {
+      const first = this.instantiate(layout, 0, 1).layout;
+      return { ...first, generation: layout.generation };
+    } catch (e) {
+      // No OST can take objects now (none registered yet, or all full): the file gets its objects on its
+      // first write, or that write fails with ENOSPC.
+      if (isKlError(e, 'ENOSPC')) return layout;
+      throw e;
+    }
   }
 
   #deps(): InstantiateDeps {
