@@ -3,9 +3,15 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { KlError } from '@kubelustre/protocol/errors.ts';
-import { newKeyHex } from '@kubelustre/protocol/wire/auth.ts';
 import { decodeMessage, encodeMessage } from '@kubelustre/protocol/messages/validate.ts';
-import { type ClusterOptions, ClusterState, planTargets, type TargetProcess, targetName } from './cluster-spec.ts';
+import { newKeyHex } from '@kubelustre/protocol/wire/auth.ts';
+import {
+  type ClusterOptions,
+  ClusterState,
+  planTargets,
+  type TargetProcess,
+  targetName,
+} from './cluster-spec.ts';
 
 const TARGET_MAIN = fileURLToPath(import.meta.resolve('@kubelustre/target-server/main.ts'));
 const READY_TIMEOUT_MS = 60_000;
@@ -44,7 +50,10 @@ export class LocalCluster {
     const keyFile = `${o.dir}/fs.key`;
     writeFileSync(keyFile, `${newKeyHex()}\n`, { mode: 0o600 });
     const count = 2 * (1 + o.mdts + o.osts);
-    const ports = o.basePort > 0 ? Array.from({ length: count }, (_, i) => portAt(o.basePort, i)) : await freePorts(count);
+    const ports =
+      o.basePort > 0
+        ? Array.from({ length: count }, (_, i) => portAt(o.basePort, i))
+        : await freePorts(count);
     const cluster = new LocalCluster(o.dir, { fsName: o.fsName, keyFile, targets: planTargets(o, ports) });
     cluster.save();
     return cluster;
@@ -157,7 +166,8 @@ async function waitReady(t: TargetProcess, logPath: string, exitCode: () => numb
     await sleep(50);
   }
   const tail = readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n');
-  const why = exitCode() !== null ? `exited with code ${exitCode()}` : `not ready after ${READY_TIMEOUT_MS} ms`;
+  const why =
+    exitCode() !== null ? `exited with code ${exitCode()}` : `not ready after ${READY_TIMEOUT_MS} ms`;
   throw new KlError('EIO', `${t.role} ${t.index} ${why}; last lines of ${logPath}:\n${tail}`);
 }
 
@@ -168,10 +178,14 @@ function portAt(base: number, i: number): number {
 
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const s = net.createServer();
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

@@ -1,0 +1,131 @@
+import { type KlError, toKlError } from '@kubelustre/protocol/errors.ts';
+import type { ByteBudget } from './byte-budget.ts';
+import { type DirtyExtent, DirtyExtents, extentBytes, overlayExtents } from './dirty-extents.ts';
+
+const MiB = 1024 * 1024;
+
+export interface WritebackOptions {
+  /** Client-wide bound on dirty bytes, shared by every file. */
+  budget: ByteBudget;
+  /** Dirty plus in-flight bytes of this file before a write waits. */
+  fileDirtyBytesMax?: number;
+  /** Dirty bytes at which a background flush starts. */
+  flushTriggerBytes?: number;
+  /** How long bytes may stay dirty before a background flush writes them (Linux's dirty_expire). */
+  dirtyExpireMs?: number;
+}
+
+/** Writes one run of file bytes to where they live (the file's StripedIo). */
+export type FlushSink = (offset: number, data: Buffer) => Promise<void>;
+
+/**
+ * The write-back cache of one file: writes land in memory, merged with adjacent and overlapping ones, and
+ * are written out in flush rounds, one round at a time so an older copy of a range never lands after a
+ * newer one. A round writes all its extents in parallel (the sink cuts them into per-object RPCs of up
+ * to 4 MiB). A write waits while the file or the client is over its dirty bound.
+ *
+ * A failed flush drops the data it carried (as Linux marks pages clean after a write-back error) and
+ * reports the error to `onError`: the owner hands it to the next fsync/close, never swallowing it.
+ */
+export class WritebackCache {
+  readonly #sink: FlushSink;
+  readonly #onError: (e: KlError) => void;
+  readonly #budget: ByteBudget;
+  readonly #fileDirtyBytesMax: number;
+  readonly #flushTriggerBytes: number;
+  readonly #dirtyExpireMs: number;
+  readonly #dirty = new DirtyExtents();
+  #inflight: DirtyExtent[] = [];
+  #inflightBytes = 0;
+  #round: Promise<void> | undefined;
+  #expireTimer: NodeJS.Timeout | undefined;
+  readonly #stopPressure: () => void;
+
+  constructor(sink: FlushSink, onError: (e: KlError) => void, opts: WritebackOptions) {
+    this.#sink = sink;
+    this.#onError = onError;
+    this.#budget = opts.budget;
+    this.#fileDirtyBytesMax = opts.fileDirtyBytesMax ?? 32 * MiB;
+    this.#flushTriggerBytes = opts.flushTriggerBytes ?? 8 * MiB;
+    this.#dirtyExpireMs = opts.dirtyExpireMs ?? 5000;
+    this.#stopPressure = this.#budget.onPressure(() => void this.#startRound());
+  }
+
+  /** Dirty bytes not yet handed to a flush round. */
+  get dirtyBytes(): number {
+    return this.#dirty.bytes;
+  }
+
+  /** Buffers `data` at `offset` (copied: the caller may reuse its buffer once this resolves). */
+  async write(offset: number, data: Buffer): Promise<void> {
+    const pieceMax = Math.max(1, Math.floor(this.#fileDirtyBytesMax / 2));
+    for (let done = 0; done < data.length; done += pieceMax) {
+      await this.#writePiece(offset + done, data.subarray(done, done + pieceMax));
+    }
+  }
+
+  /** Copies the bytes this cache holds (in flight, then newer dirty ones) over a read of the file. */
+  overlay(target: Buffer, targetOffset: number): void {
+    overlayExtents(this.#inflight, target, targetOffset);
+    this.#dirty.overlay(target, targetOffset);
+  }
+
+  /** Writes out everything dirty when called; resolves once it has reached the targets (or failed). */
+  async flush(): Promise<void> {
+    if (this.#round) await this.#round;
+    await this.#startRound();
+  }
+
+  /** Forgets dirty bytes at and past `size`: they belong to a part of the file being cut off. */
+  truncate(size: number): void {
+    this.#budget.release(this.#dirty.truncate(size));
+  }
+
+  /** Stops background flushing; the owner flushes first. */
+  close(): void {
+    clearTimeout(this.#expireTimer);
+    this.#stopPressure();
+  }
+
+  async #writePiece(offset: number, piece: Buffer): Promise<void> {
+    while (this.#dirty.bytes + this.#inflightBytes + piece.length > this.#fileDirtyBytesMax) {
+      if (this.#dirty.isEmpty && !this.#round) break;
+      await (this.#round ?? this.#startRound());
+    }
+    await this.#budget.acquire(piece.length);
+    const added = this.#dirty.insert(offset, Buffer.from(piece));
+    this.#budget.release(piece.length - added);
+    if (this.#dirty.bytes >= this.#flushTriggerBytes) void this.#startRound();
+    else if (!this.#expireTimer) {
+      this.#expireTimer = setTimeout(() => {
+        this.#expireTimer = undefined;
+        void this.#startRound();
+      }, this.#dirtyExpireMs);
+      this.#expireTimer.unref();
+    }
+  }
+
+  #startRound(): Promise<void> {
+    if (this.#round) return this.#round;
+    if (this.#dirty.isEmpty) return Promise.resolve();
+    this.#round = this.#runRound().finally(() => {
+      this.#round = undefined;
+    });
+    return this.#round;
+  }
+
+  async #runRound(): Promise<void> {
+    const extents = this.#dirty.takeAll();
+    this.#inflight = extents;
+    this.#inflightBytes = extents.reduce((n, e) => n + e.length, 0);
+    const results = await Promise.allSettled(extents.map((e) => this.#sink(e.offset, extentBytes(e))));
+    this.#inflight = [];
+    this.#budget.release(this.#inflightBytes);
+    this.#inflightBytes = 0;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const e = extents[i]!;
+      this.#onError(toKlError(r.reason, `write-back of [${e.offset}, ${e.offset + e.length}) failed`));
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import type { FsConfigValue } from '@kubelustre/protocol/config-watcher.ts';
+import { isKlError, KlError } from '@kubelustre/protocol/errors.ts';
+import { Layout } from '@kubelustre/protocol/layout/types.ts';
+import { validateTemplate } from '@kubelustre/protocol/layout/validate.ts';
+import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
+import { decodeMessage } from '@kubelustre/protocol/messages/validate.ts';
+import type { Node } from './attr.ts';
+import type { InodeApi } from './inode-api.ts';
+import { isDir, isReg } from './mode.ts';
+import type { PathResolver } from './path-resolver.ts';
+import { type Caller, checkAccess, isRoot, MAY_WRITE } from './permissions.ts';
+import { type DfRow, dfRows, type StatfsValue } from './statfs.ts';
+import { queryTargetSpaces } from './target-space.ts';
+import type { TargetConnections } from './targets.ts';
+
+/** The virtual xattr the MDT serves a file's layout or a directory's default layout under. */
+const LUSTRE_LOV_XATTR = 'lustre.lov';
+/** lfs setstripe creates missing files with this mode (llapi_file_open's default). */
+const SETSTRIPE_CREATE_MODE = 0o644;
+
+export interface LayoutInfo {
+  fid: string;
+  isDirectory: boolean;
+  /** A file's layout, a directory's default layout; undefined for a directory without a default. */
+  layout: Layout | undefined;
+}
+
+export interface PoolInfo {
+  name: string;
+  osts: number[];
+}
+
+export interface LustreApiDeps {
+  inodes: InodeApi;
+  resolver: PathResolver;
+  targets: TargetConnections;
+  config: () => FsConfigValue;
+  defaultCaller: Caller;
+}
+
+/** What `lfs` does, at the library level: layouts, pools, space. The CLI formats the results. */
+export class LustreApi {
+  readonly #deps: LustreApiDeps;
+
+  constructor(deps: LustreApiDeps) {
+    this.#deps = deps;
+  }
+
+  /** lfs getstripe: a file's layout, or a directory's default layout (`lfs getstripe -d`). */
+  async getLayout(path: string, caller = this.#deps.defaultCaller): Promise<LayoutInfo> {
+    const node = await this.#deps.resolver.resolve(path, caller, true);
+    const { fid, mode } = node.attr;
+    if (!isDir(mode)) return { fid, isDirectory: false, layout: node.layout };
+    return { fid, isDirectory: true, layout: await this.#dirDefault(fid, caller) };
+  }
+
+  /**
+   * lfs setstripe: on a missing path, creates an empty file with `template`; on a directory, sets its
+   * default layout (owner or root only); on an existing regular file, replaces its layout, which the MDT
+   * allows only while the file has no objects. Answers the layout stored.
+   */
+  async setstripe(
+    path: string,
+    template: Layout,
+    caller = this.#deps.defaultCaller,
+  ): Promise<Layout | undefined> {
+    validateTemplate(template, this.#validateContext());
+    const node = await this.#deps.resolver.resolve(path, caller, true).catch((e: unknown) => {
+      if (isKlError(e, 'ENOENT')) return undefined;
+      throw e;
+    });
+    if (!node) return this.#createWithLayout(path, template, caller);
+    this.#checkMayChangeLayout(node, caller, path);
+    const { reply } = await this.#deps.targets
+      .mdt()
+      .call(mdtOps.setLayout, { fid: node.attr.fid, layout: template });
+    return reply.layout;
+  }
+
+  /** lfs setstripe -d: the directory's new files take the parent's or the filesystem's default again. */
+  async removeDirDefault(path: string, caller = this.#deps.defaultCaller): Promise<void> {
+    const node = await this.#deps.resolver.resolve(path, caller, true);
+    if (!isDir(node.attr.mode)) throw new KlError('ENOTDIR', `${path} is not a directory`);
+    this.#checkMayChangeLayout(node, caller, path);
+    await this.#deps.targets.mdt().call(mdtOps.setLayout, { fid: node.attr.fid });
+  }
+
+  /** lfs df (and df -i): one row per target and the summary; unreachable targets are marked inactive. */
+  async df(mountPoint = ''): Promise<DfRow[]> {
+    const { mdts, osts } = await queryTargetSpaces(this.#deps.targets);
+    return dfRows(this.#deps.config().fsName, mdts, osts, mountPoint);
+  }
+
+  /** lfs pool_list: the pools of the current configuration, by name. */
+  poolList(): PoolInfo[] {
+    const pools = this.#deps.config().pools;
+    return Object.keys(pools)
+      .sort()
+      .map((name) => ({ name, osts: [...pools[name]!].sort((a, b) => a - b) }));
+  }
+
+  /** statfs of the whole filesystem (blocks from OSTs, files from the MDT). */
+  statfs(): Promise<StatfsValue> {
+    return this.#deps.inodes.statfs();
+  }
+
+  async #dirDefault(fid: string, caller: Caller): Promise<Layout | undefined> {
+    try {
+      const bytes = await this.#deps.inodes.getxattr(fid, LUSTRE_LOV_XATTR, caller);
+      return decodeMessage(Layout, bytes, `default layout of ${fid}`);
+    } catch (e) {
+      if (isKlError(e, 'ENODATA')) return undefined;
+      throw e;
+    }
+  }
+
+  async #createWithLayout(path: string, layout: Layout, caller: Caller): Promise<Layout | undefined> {
+    const { parent, name, trailingSlash } = await this.#deps.resolver.resolveParent(path, caller, 'EISDIR');
+    if (trailingSlash) throw new KlError('ENOENT', `${path}: no such directory`);
+    const created = await this.#deps.inodes.create(
+      parent.attr,
+      name,
+      SETSTRIPE_CREATE_MODE,
+      { layout },
+      caller,
+    );
+    return created.layout;
+  }
+
+  /** A directory default is its owner's (or root's) to set; a file's layout needs write permission. */
+  #checkMayChangeLayout(node: Node, caller: Caller, path: string): void {
+    const { attr } = node;
+    if (isDir(attr.mode)) {
+      if (!isRoot(caller) && caller.uid !== attr.uid) {
+        throw new KlError('EPERM', `uid ${caller.uid} does not own directory ${path}`);
+      }
+      return;
+    }
+    if (!isReg(attr.mode)) throw new KlError('EINVAL', `${path} is neither a regular file nor a directory`);
+    checkAccess(attr, caller, MAY_WRITE, path);
+  }
+
+  #validateContext(): { ostCount: number; pools: Record<string, number[]> } {
+    const config = this.#deps.config();
+    const ostIndexes = config.targets.filter((t) => t.role === 'ost').map((t) => t.index);
+    return { ostCount: ostIndexes.length === 0 ? 0 : Math.max(...ostIndexes) + 1, pools: config.pools };
+  }
+}
