@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Type } from '@sinclair/typebox';
 import { errnoOf, KlError, toKlError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { Auth } from '../messages/common.ts';
@@ -54,6 +55,8 @@ export interface RpcServerOptions {
   /** Requests in progress per connection before reading from it pauses. */
   inflightPerConnectionMax?: number;
 }
+
+const AnyObject = Type.Object({});
 
 interface Registered {
   op: OpDef;
@@ -205,14 +208,15 @@ export class RpcServer {
         ({ status, meta, data } = cached);
         ctx.log.info({ op: name, xid: f.xid }, 'Answered resent request from the reply cache');
       } else {
-        if (!entry) throw new KlError('ENOSYS', `opcode ${f.opcode} is not served by ${this.#opts.name}`);
         let req: unknown;
         try {
-          req = decodeMessage(entry.op.request, f.meta, `${name} request`);
+          // An unknown opcode still has to carry a well-formed message; only then is it answered ENOSYS.
+          req = decodeMessage(entry?.op.request ?? AnyObject, f.meta, `${name} request`);
         } catch (e) {
           this.#drop(socket, ctx.log, (e as Error).message);
           return;
         }
+        if (!entry) throw new KlError('ENOSYS', `opcode ${f.opcode} is not served by ${this.#opts.name}`);
         const result = await entry.handler(req as never, f.data, ctx);
         meta = encodeMessage(result.reply);
         data = result.data;
