@@ -15,7 +15,13 @@ export interface TestCluster extends AsyncDisposable {
  */
 export async function startTestCluster(o: { osts?: number; fsName?: string } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'kl-test-'));
-  const cluster = await LocalCluster.create({ ...DEFAULT_CLUSTER, dir, osts: o.osts ?? 4, fsName: o.fsName ?? 'kltest', basePort: 0 });
+  const cluster = await LocalCluster.create({
+    ...DEFAULT_CLUSTER,
+    dir,
+    osts: o.osts ?? 4,
+    fsName: o.fsName ?? 'kltest',
+    basePort: 0,
+  });
   try {
     await cluster.up();
   } catch (e) {
