@@ -32,11 +32,13 @@ const createReq = (name: string, mode = S_IFREG | 0o644) => ({
 });
 
 describe('MDT target', () => {
-  it('is named fsname-MDT0000, becomes ready once pools are filled, and exports metrics', async () => {
+  it('is named fsname-MDT0000, is ready at once, fills its pools, and exports metrics', async () => {
     const c = await cluster(2);
     const { mdt: target, registry, client } = await c.startMdt();
     expect(target.name).toBe('fs1-MDT0000');
+    expect(target.ready()).toBe(true);
     await TestCluster.waitReady(target);
+    expect(target.poolsFilled()).toBe(true);
     await client.call(mdt.create, createReq('f'));
     const text = await registry.metrics();
     expect(text).toMatch(/kubelustre_mdt_inodes 2/);

@@ -32,9 +32,11 @@ export interface MdtOptions {
   destroy?: DestroyWorkerOptions;
 }
 
-/** A running MDT; `drained` is for tests and tools that must see unlinked files' objects gone. */
+/** A running MDT; `drained` and `poolsFilled` are for tests and tools that wait on background work. */
 export interface MdtTarget extends RunningTarget {
   drained(timeoutMs: number): Promise<void>;
+  /** True once every known OST answered and has precreated ids to hand out. */
+  poolsFilled(): boolean;
 }
 
 const INODES_MAX_DEFAULT = 1_000_000_000;
@@ -74,7 +76,11 @@ export async function startMdt(ctx: TargetContext, opts: MdtOptions = {}): Promi
   log.info({ inodes: inodeCount(store), destroyLog: destroyLogLength(store) }, 'Started MDT');
   return {
     name,
-    ready: () => osp.ready(),
+    // As Lustre's MDT, this one serves as soon as its store is open: OSTs come and go (at a cluster's
+    // start they are started after it), and creates wait for precreated ids or leave files to be
+    // instantiated on first write.
+    ready: () => true,
+    poolsFilled: () => osp.ready(),
     statfs,
     drained: (timeoutMs) => worker.drained(timeoutMs),
     async close() {

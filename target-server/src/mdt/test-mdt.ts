@@ -146,7 +146,7 @@ export class TestCluster {
   /** Waits (bounded) until the MDT has precreated ids on every OST. */
   static async waitReady(mdt: MdtTarget, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!mdt.ready()) {
+    while (!mdt.poolsFilled()) {
       if (Date.now() > deadline) throw new Error(`MDT not ready within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
