@@ -83,6 +83,16 @@ export class DirtyExtents {
   }
 
   /** Hands every extent over (to be flushed) and starts empty. */
+  /** True when some dirty byte lies in [offset, offset + length). */
+  overlaps(offset: number, length: number): boolean {
+    for (let i = this.#firstTouching(offset); i < this.#extents.length; i++) {
+      const e = this.#extents[i]!;
+      if (e.offset >= offset + length) return false;
+      if (e.offset + e.length > offset) return true;
+    }
+    return false;
+  }
+
   takeAll(): DirtyExtent[] {
     const taken = this.#extents;
     this.#extents = [];

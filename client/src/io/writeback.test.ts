@@ -130,4 +130,35 @@ describe('WritebackCache', () => {
     await expect.poll(() => s.writes, { timeout: 2000 }).toEqual([[0, 'late']]);
     wb.close();
   });
+
+  it('runs disjoint flush rounds at the same time, and holds an overlapping one until the older lands', async () => {
+    const started: number[] = [];
+    const landed: Array<[number, string]> = [];
+    const releases: Array<() => void> = [];
+    const sink = (offset: number, data: Buffer) => {
+      started.push(offset);
+      return new Promise<void>((resolve) => {
+        releases.push(() => {
+          landed.push([offset, data.toString()]);
+          resolve();
+        });
+      });
+    };
+    const wb = new WritebackCache(sink, () => {}, { budget: new ByteBudget(1 << 20), flushTriggerBytes: 1 });
+    await wb.write(0, Buffer.from('old'));
+    await wb.write(100, Buffer.from('far'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(started).toEqual([0, 100]);
+    await wb.write(0, Buffer.from('new'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(started).toEqual([0, 100]);
+    releases[0]!();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(started).toEqual([0, 100, 0]);
+    releases[1]!();
+    releases[2]!();
+    await wb.flush();
+    expect(landed.filter(([o]) => o === 0).map(([, d]) => d)).toEqual(['old', 'new']);
+    wb.close();
+  });
 });

@@ -18,11 +18,21 @@ export interface WritebackOptions {
 /** Writes one run of file bytes to where they live (the file's StripedIo). */
 export type FlushSink = (offset: number, data: Buffer) => Promise<void>;
 
+/** Flush rounds of one file in flight at once; more only adds memory, not throughput. */
+const ROUNDS_INFLIGHT_MAX = 4;
+
+interface Round {
+  extents: DirtyExtent[];
+  bytes: number;
+  done: Promise<void>;
+}
+
 /**
  * The write-back cache of one file: writes land in memory, merged with adjacent and overlapping ones, and
- * are written out in flush rounds, one round at a time so an older copy of a range never lands after a
- * newer one. A round writes all its extents in parallel (the sink cuts them into per-object RPCs of up
- * to 4 MiB). A write waits while the file or the client is over its dirty bound.
+ * are written out in flush rounds. Rounds whose ranges are disjoint run at the same time, so a streaming
+ * writer keeps every OST busy; a round that overlaps one in flight waits for it, so an older copy of a
+ * range never lands after a newer one. A round writes all its extents in parallel (the sink cuts them into
+ * per-object RPCs of up to 4 MiB). A write waits while the file or the client is over its dirty bound.
  *
  * A failed flush drops the data it carried (as Linux marks pages clean after a write-back error) and
  * reports the error to `onError`: the owner hands it to the next fsync/close, never swallowing it.
@@ -35,9 +45,8 @@ export class WritebackCache {
   readonly #flushTriggerBytes: number;
   readonly #dirtyExpireMs: number;
   readonly #dirty = new DirtyExtents();
-  #inflight: DirtyExtent[] = [];
-  #inflightBytes = 0;
-  #round: Promise<void> | undefined;
+  readonly #rounds = new Set<Round>();
+  #starting: Promise<void> | undefined;
   #expireTimer: NodeJS.Timeout | undefined;
   readonly #stopPressure: () => void;
 
@@ -56,6 +65,12 @@ export class WritebackCache {
     return this.#dirty.bytes;
   }
 
+  get #inflightBytes(): number {
+    let n = 0;
+    for (const r of this.#rounds) n += r.bytes;
+    return n;
+  }
+
   /** Buffers `data` at `offset` (copied: the caller may reuse its buffer once this resolves). */
   async write(offset: number, data: Buffer): Promise<void> {
     const pieceMax = Math.max(1, Math.floor(this.#fileDirtyBytesMax / 2));
@@ -66,14 +81,14 @@ export class WritebackCache {
 
   /** Copies the bytes this cache holds (in flight, then newer dirty ones) over a read of the file. */
   overlay(target: Buffer, targetOffset: number): void {
-    overlayExtents(this.#inflight, target, targetOffset);
+    for (const r of this.#rounds) overlayExtents(r.extents, target, targetOffset);
     this.#dirty.overlay(target, targetOffset);
   }
 
   /** Writes out everything dirty when called; resolves once it has reached the targets (or failed). */
   async flush(): Promise<void> {
-    if (this.#round) await this.#round;
     await this.#startRound();
+    await Promise.all([...this.#rounds].map((r) => r.done));
   }
 
   /** Forgets dirty bytes at and past `size`: they belong to a part of the file being cut off. */
@@ -89,8 +104,9 @@ export class WritebackCache {
 
   async #writePiece(offset: number, piece: Buffer): Promise<void> {
     while (this.#dirty.bytes + this.#inflightBytes + piece.length > this.#fileDirtyBytesMax) {
-      if (this.#dirty.isEmpty && !this.#round) break;
-      await (this.#round ?? this.#startRound());
+      if (this.#dirty.isEmpty && this.#rounds.size === 0) break;
+      if (!this.#dirty.isEmpty) await this.#startRound();
+      else await Promise.race([...this.#rounds].map((r) => r.done));
     }
     await this.#budget.acquire(piece.length);
     const added = this.#dirty.insert(offset, Buffer.from(piece));
@@ -105,26 +121,45 @@ export class WritebackCache {
     }
   }
 
+  /**
+   * Hands every dirty extent to a new round once it may start: after the rounds it overlaps, and while
+   * fewer than ROUNDS_INFLIGHT_MAX run. Resolves when the round has started (not finished).
+   */
   #startRound(): Promise<void> {
-    if (this.#round) return this.#round;
-    if (this.#dirty.isEmpty) return Promise.resolve();
-    this.#round = this.#runRound().finally(() => {
-      this.#round = undefined;
+    this.#starting ??= this.#waitAndStart().finally(() => {
+      this.#starting = undefined;
     });
-    return this.#round;
+    return this.#starting;
   }
 
-  async #runRound(): Promise<void> {
+  async #waitAndStart(): Promise<void> {
+    for (;;) {
+      if (this.#dirty.isEmpty) return;
+      const blockers = [...this.#rounds].filter((r) =>
+        r.extents.some((e) => this.#dirty.overlaps(e.offset, e.length)),
+      );
+      if (blockers.length === 0 && this.#rounds.size < ROUNDS_INFLIGHT_MAX) break;
+      const waitFor = blockers.length > 0 ? blockers : [...this.#rounds];
+      await Promise.race(waitFor.map((r) => r.done));
+    }
     const extents = this.#dirty.takeAll();
-    this.#inflight = extents;
-    this.#inflightBytes = extents.reduce((n, e) => n + e.length, 0);
-    const results = await Promise.allSettled(extents.map((e) => this.#sink(e.offset, extentBytes(e))));
-    this.#inflight = [];
-    this.#budget.release(this.#inflightBytes);
-    this.#inflightBytes = 0;
+    const round: Round = {
+      extents,
+      bytes: extents.reduce((n, e) => n + e.length, 0),
+      done: Promise.resolve(),
+    };
+    round.done = this.#runRound(round).finally(() => {
+      this.#rounds.delete(round);
+      this.#budget.release(round.bytes);
+    });
+    this.#rounds.add(round);
+  }
+
+  async #runRound(round: Round): Promise<void> {
+    const results = await Promise.allSettled(round.extents.map((e) => this.#sink(e.offset, extentBytes(e))));
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return;
-      const e = extents[i]!;
+      const e = round.extents[i]!;
       this.#onError(toKlError(r.reason, `write-back of [${e.offset}, ${e.offset + e.length}) failed`));
     });
   }
