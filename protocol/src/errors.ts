@@ -3,6 +3,10 @@ import { constants } from 'node:os';
 /** POSIX error names used on the data path; each maps to its Linux errno value. */
 export type ErrnoCode =
   | 'EPERM'
+  | 'EINTR'
+  | 'EBUSY'
+  | 'ENODEV'
+  | 'ENOTCONN'
   | 'ENOENT'
   | 'EIO'
   | 'EBADF'

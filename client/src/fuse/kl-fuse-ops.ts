@@ -1,0 +1,341 @@
+import { KlError } from '@kubelustre/protocol/errors.ts';
+import type { Logger } from '@kubelustre/protocol/log.ts';
+import type { DirEntry, Node } from '../attr.ts';
+import type { FileHandle } from '../file-handle.ts';
+import type { KlClient } from '../fs-client.ts';
+import { O_APPEND, O_EXCL, S_IFDIR } from '../mode.ts';
+import { ROOT_CALLER } from '../permissions.ts';
+import { attrChangeOf, creatorOf, fuseAttrOf, openStampOf, statfsOutOf } from './attr-convert.ts';
+import type { CreateOut, DirentSink, FuseChannel, FuseOps, RequestContext } from './fuse-ops.ts';
+import { GENERATION, InodeTable } from './inode-table.ts';
+import {
+  type AttrOut,
+  DIRENT_BYTES,
+  direntType,
+  ENTRY_OUT_BYTES,
+  type EntryOut,
+  FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
+  type OpenOut,
+  type StatfsOut,
+} from './kernel-abi.ts';
+import type { CopyFileRangeIn, SetattrIn } from './request-decoders.ts';
+
+/** Readdir offsets 1 and 2 are "." and ".."; the library's cookie c is offset c + 2. */
+const DOT_ENTRIES = 2;
+/** The library answers at most this many entries per readdir RPC. */
+const READDIR_PAGE_MAX = 4096;
+/** One COPY_FILE_RANGE copies at most this much (callers loop on short copies), in chunks of the second. */
+const COPY_BYTES_MAX = 64 * 1024 * 1024;
+const COPY_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface KlFuseOptions {
+  client: KlClient;
+  rootFid: string;
+  log: Logger;
+  /**
+   * How long the kernel trusts a name → inode entry and an inode's attributes without asking again:
+   * the window in which another client's change may go unseen (opens always ask: close-to-open).
+   */
+  entryTimeoutMs?: number;
+  attrTimeoutMs?: number;
+}
+
+/**
+ * FuseOps over a KlClient: each FUSE request becomes one library call on FIDs, and its KlError's errno
+ * goes back. The kernel checks permissions (default_permissions), so calls run as root except those
+ * creating inodes, which need the caller's ids for ownership. Caching is close-to-open: every open reads
+ * fresh attributes, and the kernel's cached pages are kept only while mtime and size are unchanged since
+ * this mount's previous open of the file.
+ */
+export class KlFuseOps implements FuseOps {
+  readonly #client: KlClient;
+  readonly #log: Logger;
+  readonly #inodes: InodeTable;
+  readonly #files = new Map<number, FileHandle>();
+  readonly #entryTimeoutMs: number;
+  readonly #attrTimeoutMs: number;
+  #nextFh = 1;
+  #channel: FuseChannel | undefined;
+
+  constructor(opts: KlFuseOptions) {
+    this.#client = opts.client;
+    this.#log = opts.log;
+    this.#inodes = new InodeTable(opts.rootFid);
+    this.#entryTimeoutMs = opts.entryTimeoutMs ?? 1000;
+    this.#attrTimeoutMs = opts.attrTimeoutMs ?? 1000;
+  }
+
+  /** Node ids the kernel holds (root included), for tests and metrics. */
+  get nodeCount(): number {
+    return this.#inodes.size;
+  }
+
+  init(channel: FuseChannel): void {
+    this.#channel = channel;
+  }
+
+  async lookup(_ctx: RequestContext, parent: number, name: string): Promise<EntryOut> {
+    return this.#entry(await this.#client.inodes.lookup(this.#inodes.fid(parent), name, ROOT_CALLER));
+  }
+
+  forget(nodeid: number, nlookup: number): void {
+    this.#inodes.forget(nodeid, nlookup);
+  }
+
+  async getattr(_ctx: RequestContext, nodeid: number): Promise<AttrOut> {
+    return this.#attrOut(nodeid, await this.#client.inodes.getattr(this.#inodes.fid(nodeid)));
+  }
+
+  async setattr(_ctx: RequestContext, nodeid: number, change: SetattrIn): Promise<AttrOut> {
+    const attr = await this.#client.inodes.setattr(
+      this.#inodes.fid(nodeid),
+      attrChangeOf(change),
+      ROOT_CALLER,
+    );
+    return this.#attrOut(nodeid, attr);
+  }
+
+  readlink(_ctx: RequestContext, nodeid: number): Promise<string> {
+    return this.#client.inodes.readlink(this.#inodes.fid(nodeid));
+  }
+
+  async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryOut> {
+    const caller = await creatorOf(ctx);
+    return this.#entry(await this.#client.inodes.symlink(this.#inodes.fid(parent), name, target, caller));
+  }
+
+  async mknod(
+    ctx: RequestContext,
+    parent: number,
+    name: string,
+    mode: number,
+    rdev: number,
+  ): Promise<EntryOut> {
+    const caller = await creatorOf(ctx);
+    const opts = { exclusive: true, rdev };
+    return this.#entry(await this.#client.inodes.create(this.#inodes.fid(parent), name, mode, opts, caller));
+  }
+
+  async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<EntryOut> {
+    const caller = await creatorOf(ctx);
+    return this.#entry(await this.#client.inodes.mkdir(this.#inodes.fid(parent), name, mode, caller));
+  }
+
+  unlink(_ctx: RequestContext, parent: number, name: string): Promise<void> {
+    return this.#client.inodes.unlink(this.#inodes.fid(parent), name, ROOT_CALLER);
+  }
+
+  rmdir(_ctx: RequestContext, parent: number, name: string): Promise<void> {
+    return this.#client.inodes.rmdir(this.#inodes.fid(parent), name, ROOT_CALLER);
+  }
+
+  rename(
+    _ctx: RequestContext,
+    parent: number,
+    name: string,
+    newParent: number,
+    newName: string,
+    flags: number,
+  ): Promise<void> {
+    const [from, to] = [this.#inodes.fid(parent), this.#inodes.fid(newParent)];
+    return this.#client.inodes.rename(from, name, to, newName, flags, ROOT_CALLER);
+  }
+
+  async link(_ctx: RequestContext, nodeid: number, newParent: number, newName: string): Promise<EntryOut> {
+    const fid = this.#inodes.fid(nodeid);
+    return this.#entry(
+      await this.#client.inodes.link(fid, this.#inodes.fid(newParent), newName, ROOT_CALLER),
+    );
+  }
+
+  /** Close-to-open: fresh attributes from the MDT at every open (see #cacheFlags). */
+  async open(_ctx: RequestContext, nodeid: number, flags: number): Promise<OpenOut> {
+    const node = await this.#client.inodes.getnode(this.#inodes.fid(nodeid));
+    const openFlags = await this.#cacheFlags(nodeid, node, flags);
+    const handle = await this.#client.inodes.open(node, flags, ROOT_CALLER);
+    return { fh: this.#addFile(handle), openFlags };
+  }
+
+  async create(
+    ctx: RequestContext,
+    parent: number,
+    name: string,
+    mode: number,
+    flags: number,
+  ): Promise<CreateOut> {
+    const caller = await creatorOf(ctx);
+    const opts = { exclusive: (flags & O_EXCL) !== 0 };
+    const node = await this.#client.inodes.create(this.#inodes.fid(parent), name, mode, opts, caller);
+    const handle = await this.#client.inodes.open(node, flags, caller, { created: true });
+    const entry = this.#entry(node);
+    this.#inodes.get(entry.nodeid).openStamp = openStampOf(node.attr);
+    return { entry, open: { fh: this.#addFile(handle), openFlags: appendFlags(flags) } };
+  }
+
+  read(_ctx: RequestContext, fh: number, offset: number, size: number): Promise<Buffer> {
+    return this.#file(fh).read(size, offset);
+  }
+
+  write(_ctx: RequestContext, fh: number, offset: number, data: Buffer): Promise<number> {
+    return this.#file(fh).write(data, offset);
+  }
+
+  flush(_ctx: RequestContext, fh: number): Promise<void> {
+    return this.#file(fh).flush();
+  }
+
+  /** The last close: write-back errors were already reported by flush; later ones can only be logged. */
+  async release(_ctx: RequestContext, fh: number): Promise<void> {
+    const handle = this.#file(fh);
+    this.#files.delete(fh);
+    await handle.close().catch((e: unknown) => {
+      this.#log.warn({ fid: handle.fid, err: (e as Error).message }, 'Close of a released file failed');
+    });
+  }
+
+  fsync(_ctx: RequestContext, fh: number, datasync: boolean): Promise<void> {
+    return this.#file(fh).fsync(datasync);
+  }
+
+  /** Copies inside the client, so the data does not cross the kernel twice (cp uses this). */
+  async copyFileRange(_ctx: RequestContext, r: CopyFileRangeIn): Promise<number> {
+    const [src, dst] = [this.#file(r.fhIn), this.#file(r.fhOut)];
+    const total = Math.min(r.len, COPY_BYTES_MAX);
+    let copied = 0;
+    while (copied < total) {
+      const chunk = await src.read(Math.min(COPY_CHUNK_BYTES, total - copied), r.offIn + copied);
+      if (chunk.length === 0) break;
+      await dst.write(chunk, r.offOut + copied);
+      copied += chunk.length;
+    }
+    return copied;
+  }
+
+  /** Directories are read by offset with no state per open: nothing to allocate. */
+  async opendir(): Promise<OpenOut> {
+    return { fh: 0, openFlags: 0 };
+  }
+
+  async readdir(_ctx: RequestContext, nodeid: number, offset: number, sink: DirentSink): Promise<void> {
+    const dir = this.#inodes.get(nodeid);
+    const dot = { ino: dir.ino, type: direntType(S_IFDIR) };
+    if (offset === 0 && !sink.add({ ...dot, nextOffset: 1, name: '.' })) return;
+    if (offset <= 1 && !sink.add({ ...dot, nextOffset: 2, name: '..' })) return;
+    let cookie = Math.max(0, offset - DOT_ENTRIES);
+    const entryBytesMin = (sink.plus ? ENTRY_OUT_BYTES : 0) + DIRENT_BYTES + 8;
+    for (;;) {
+      const countMax = Math.min(READDIR_PAGE_MAX, Math.max(1, Math.floor(sink.bytesFree / entryBytesMin)));
+      const page = await this.#client.inodes.readdir(dir.fid, cookie, countMax, sink.plus, ROOT_CALLER);
+      for (const e of page.entries) {
+        if (!this.#addDirent(sink, e)) return;
+        cookie = e.cookie;
+      }
+      if (page.eof || page.entries.length === 0) return;
+    }
+  }
+
+  async releasedir(): Promise<void> {}
+
+  fsyncdir(): Promise<void> {
+    return this.#client.inodes.syncMetadata();
+  }
+
+  async statfs(): Promise<StatfsOut> {
+    return statfsOutOf(await this.#client.inodes.statfs());
+  }
+
+  setxattr(_ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {
+    return this.#client.inodes.setxattr(this.#inodes.fid(nodeid), name, value, flags, ROOT_CALLER);
+  }
+
+  getxattr(_ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
+    return this.#client.inodes.getxattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
+  }
+
+  /** As the caller: trusted.* names are listed to root only. */
+  listxattr(ctx: RequestContext, nodeid: number): Promise<string[]> {
+    return this.#client.inodes.listxattr(this.#inodes.fid(nodeid), {
+      uid: ctx.uid,
+      gid: ctx.gid,
+      groups: [],
+    });
+  }
+
+  removexattr(_ctx: RequestContext, nodeid: number, name: string): Promise<void> {
+    return this.#client.inodes.removexattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
+  }
+
+  /** The connection is gone: files the kernel never released are closed (flushed) here. */
+  async destroy(): Promise<void> {
+    const open = [...this.#files.values()];
+    this.#files.clear();
+    for (const handle of open) {
+      await handle.close().catch((e: unknown) => {
+        this.#log.warn({ fid: handle.fid, err: (e as Error).message }, 'Close at unmount failed');
+      });
+    }
+    if (open.length > 0) this.#log.info({ files: open.length }, 'Closed files left open at unmount');
+  }
+
+  /**
+   * FOPEN_KEEP_CACHE only when mtime and size match this mount's previous open: otherwise the kernel
+   * drops the file's pages, and its cached attributes too (a notification before the reply), so reads
+   * see the size the MDT just gave.
+   */
+  async #cacheFlags(nodeid: number, node: Node, flags: number): Promise<number> {
+    const entry = this.#inodes.get(nodeid);
+    const stamp = openStampOf(node.attr);
+    const keep = entry.openStamp === stamp;
+    entry.openStamp = stamp;
+    if (!keep) await this.#channel?.invalidateInode(nodeid, -1, 0);
+    return (keep ? FOPEN_KEEP_CACHE : 0) | appendFlags(flags);
+  }
+
+  #addDirent(sink: DirentSink, e: DirEntry): boolean {
+    const dirent = { ino: e.ino, nextOffset: e.cookie + DOT_ENTRIES, type: direntType(e.mode), name: e.name };
+    if (!sink.plus || !e.node) return sink.add(dirent);
+    const entry = this.#entry(e.node);
+    if (sink.add(dirent, entry)) return true;
+    this.#inodes.forget(entry.nodeid, 1);
+    return false;
+  }
+
+  /** An entry reply: counts the kernel's lookup of its node id. */
+  #entry(node: Node): EntryOut {
+    const { nodeid } = this.#inodes.lookup(node.attr.fid, node.attr.ino);
+    return {
+      nodeid,
+      generation: GENERATION,
+      entryValidMs: this.#entryTimeoutMs,
+      attrValidMs: this.#attrTimeoutMs,
+      attr: fuseAttrOf(node.attr),
+    };
+  }
+
+  #attrOut(nodeid: number, attr: Node['attr']): AttrOut {
+    this.#inodes.get(nodeid).ino = attr.ino;
+    return { attrValidMs: this.#attrTimeoutMs, attr: fuseAttrOf(attr) };
+  }
+
+  #addFile(handle: FileHandle): number {
+    const fh = this.#nextFh++;
+    this.#files.set(fh, handle);
+    return fh;
+  }
+
+  #file(fh: number): FileHandle {
+    const handle = this.#files.get(fh);
+    if (!handle) throw new KlError('EBADF', `no open file with handle ${fh}`);
+    return handle;
+  }
+}
+
+/**
+ * O_APPEND writes go where the library knows the end is (fresh from the MDT at open), which may differ
+ * from the kernel's cached size: such opens bypass the page cache so it never holds data at an offset
+ * the data did not land at.
+ */
+function appendFlags(flags: number): number {
+  return (flags & O_APPEND) !== 0 ? FOPEN_DIRECT_IO : 0;
+}

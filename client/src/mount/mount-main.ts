@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * The mount process: `mount-main.ts MGS_HOST:PORT:/FSNAME MOUNTPOINT --key-file FILE [--readers N]`.
+ * Serves the mount until it is unmounted (by anyone) or the process gets SIGTERM/SIGINT, which unmounts
+ * gracefully. Prints `mounted` once the kernel's INIT is answered. The libuv threadpool is sized before
+ * any module that could start async I/O is loaded (those are imported dynamically below).
+ */
+import { parseArgs } from 'node:util';
+import { reserveThreadpool } from './threadpool.ts';
+
+const USAGE = 'usage: mount-main.ts MGS_HOST:PORT:/FSNAME MOUNTPOINT --key-file FILE [--readers N]';
+
+async function main(spec: string, mountpoint: string, keyFile: string, readers: number): Promise<number> {
+  const { readKeyFile } = await import('@kubelustre/protocol/wire/auth.ts');
+  const { pino } = await import('pino');
+  const { mount } = await import('./mount-command.ts');
+  const log = pino({ level: process.env.KUBELUSTRE_LOG ?? 'info' }, pino.destination(2));
+  const mounted = await mount(spec, mountpoint, { key: readKeyFile(keyFile), log, readers });
+  const stop = () => void mounted.unmount();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  console.log('mounted');
+  await mounted.done;
+  return 0;
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { 'key-file': { type: 'string' }, readers: { type: 'string', default: '4' } },
+});
+const [spec, mountpoint] = positionals;
+const readers = Number(values.readers);
+if (!spec || !mountpoint || !values['key-file'] || !Number.isInteger(readers) || readers < 1) {
+  console.error(USAGE);
+  process.exit(2);
+}
+reserveThreadpool(readers);
+main(spec, mountpoint, values['key-file'], readers).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`kubelustre mount: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);
