@@ -4,8 +4,9 @@ import { LocalCluster } from '../local/cluster.ts';
 import { DEFAULT_CLUSTER } from '../local/cluster-spec.ts';
 
 export const DEFAULT_DIR = '.kubelustre';
+export const DEFAULT_MOUNTPOINT = 'mnt';
 
-const USAGE = `usage: kubelustre local up [--dir DIR] [--osts N] [--mdts N] [--fsname NAME] [--port PORT]
+const USAGE = `usage: kubelustre local up [--dir DIR] [--osts N] [--mdts N] [--fsname NAME] [--port PORT] [--mount DIR | --no-mount]
        kubelustre local down [--dir DIR]
        kubelustre local status [--dir DIR]`;
 
@@ -20,6 +21,8 @@ export async function localCommand(argv: string[]): Promise<number> {
       mdts: { type: 'string', default: String(DEFAULT_CLUSTER.mdts) },
       fsname: { type: 'string', default: DEFAULT_CLUSTER.fsName },
       port: { type: 'string', default: String(DEFAULT_CLUSTER.basePort) },
+      mount: { type: 'string', default: DEFAULT_MOUNTPOINT },
+      'no-mount': { type: 'boolean', default: false },
     },
   });
   const dir = values.dir;
@@ -41,10 +44,16 @@ export async function localCommand(argv: string[]): Promise<number> {
   }
 }
 
-async function up(
-  dir: string,
-  v: { osts: string; mdts: string; fsname: string; port: string },
-): Promise<number> {
+interface UpValues {
+  osts: string;
+  mdts: string;
+  fsname: string;
+  port: string;
+  mount: string;
+  'no-mount': boolean;
+}
+
+async function up(dir: string, v: UpValues): Promise<number> {
   const osts = positiveInt(v.osts, '--osts');
   const mdts = positiveInt(v.mdts, '--mdts');
   if (mdts !== 1) throw new KlError('EINVAL', '--mdts: only 1 MDT is supported so far (no DNE yet)');
@@ -61,7 +70,11 @@ async function up(
   });
   await cluster.up();
   console.log(`Started filesystem ${cluster.state.fsName}: MGS at ${cluster.mgsAddress}, data in ${dir}`);
-  console.log(`Try: npm run kubelustre -- lfs df\n     npm run kubelustre -- local status`);
+  if (!v['no-mount']) {
+    await cluster.mount(v.mount);
+    console.log(`Mounted ${cluster.spec} on ${cluster.state.mount!.mountpoint}`);
+  }
+  console.log('Try: ls mnt; cp some-file mnt/; npm run kubelustre -- lfs getstripe mnt/some-file');
   return 0;
 }
 
@@ -72,6 +85,8 @@ async function status(dir: string): Promise<number> {
     return 1;
   }
   const rows = await cluster.status();
+  const m = cluster.state.mount;
+  if (m) console.log(`mount: ${cluster.spec} on ${m.mountpoint} (process ${m.pid})`);
   console.log(`${'TARGET'.padEnd(14)} ${'PID'.padEnd(8)} ${'ADDRESS'.padEnd(22)} STATE`);
   for (const r of rows) {
     const state = r.ready ? 'ready' : r.running ? 'not ready' : 'stopped';

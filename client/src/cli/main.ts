@@ -3,7 +3,9 @@ import { isKlError } from '@kubelustre/protocol/errors.ts';
 import { localCommand } from './local-commands.ts';
 
 const USAGE = `usage: kubelustre <command> ...
-  local up|down|status     the embedded filesystem on this machine
+  local up|down|status     the embedded filesystem on this machine, mounted at ./mnt
+  mount SPEC MOUNTPOINT    mount a filesystem (MGS_HOST:PORT:/FSNAME) with FUSE
+  umount MOUNTPOINT        unmount it (also a dead mount)
   lfs <subcommand> ...     Lustre's lfs: setstripe, getstripe, mkdir, df, pool_list
   lctl <subcommand> ...    pool_new, pool_add, pool_remove, pool_destroy, pool_list`;
 
@@ -11,6 +13,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   local: async () => localCommand,
+  mount: async () => (await import('./mount-commands.ts')).mountCommand,
+  umount: async () => (await import('./mount-commands.ts')).umountCommand,
   lfs: async () => (await import('./lfs-commands.ts')).lfsCommand,
   lctl: async () => (await import('./lctl-commands.ts')).lctlCommand,
 };

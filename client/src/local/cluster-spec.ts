@@ -11,10 +11,15 @@ export const TargetProcess = Type.Object({
 });
 export type TargetProcess = Static<typeof TargetProcess>;
 
+/** The FUSE mount `local up` made, if any. */
+export const LocalMount = Type.Object({ mountpoint: Type.String(), pid: Type.Integer() });
+export type LocalMount = Static<typeof LocalMount>;
+
 export const ClusterState = Type.Object({
   fsName: Type.String(),
   keyFile: Type.String(),
   targets: Type.Array(TargetProcess),
+  mount: Type.Optional(LocalMount),
 });
 export type ClusterState = Static<typeof ClusterState>;
 

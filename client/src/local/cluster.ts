@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KlError } from '@kubelustre/protocol/errors.ts';
+import { silentLogger } from '@kubelustre/protocol/log.ts';
 import { decodeMessage, encodeMessage } from '@kubelustre/protocol/messages/validate.ts';
 import { newKeyHex } from '@kubelustre/protocol/wire/auth.ts';
+import { umount } from '../mount/mount-command.ts';
+import { startMountProcess } from '../mount/mount-process.ts';
+import { mountAt } from '../mount/mountinfo.ts';
 import {
   type ClusterOptions,
   ClusterState,
@@ -82,9 +87,40 @@ export class LocalCluster {
     for (const t of this.state.targets) if (!isRunning(t)) await this.start(t);
   }
 
-  /** Stops every running target, OSTs first and the MGS last. */
+  /** Stops every running target, OSTs first and the MGS last, after unmounting the local mount. */
   async down(): Promise<void> {
+    await this.unmount();
     for (const t of [...this.state.targets].reverse()) await this.stop(t);
+  }
+
+  /** The filesystem's mount spec, MGS_HOST:PORT:/FSNAME. */
+  get spec(): string {
+    return `${this.mgsAddress}:/${this.state.fsName}`;
+  }
+
+  /** Mounts the filesystem at `mountpoint` with a background mount process (kept in cluster.json). */
+  async mount(mountpoint: string): Promise<void> {
+    if (this.state.mount && isPidAlive(this.state.mount.pid)) return;
+    const logPath = `${this.dir}/logs/mount.log`;
+    const pid = await startMountProcess({
+      spec: this.spec,
+      mountpoint,
+      keyFile: this.state.keyFile,
+      logPath,
+    });
+    this.state.mount = { mountpoint: resolve(mountpoint), pid };
+    this.save();
+  }
+
+  /** Unmounts the local mount (a dead one too) and waits, bounded, for its process to end. */
+  async unmount(): Promise<void> {
+    const m = this.state.mount;
+    if (!m) return;
+    if (mountAt(m.mountpoint)) await umount(m.mountpoint, { log: silentLogger });
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    while (isPidAlive(m.pid) && Date.now() < deadline) await sleep(50);
+    this.state.mount = undefined;
+    this.save();
   }
 
   async start(t: TargetProcess): Promise<void> {
@@ -134,6 +170,14 @@ export class LocalCluster {
         ready: isRunning(t) && (await probeReady(t)),
       })),
     );
+  }
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mount-main');
+  } catch {
+    return false;
   }
 }
 
