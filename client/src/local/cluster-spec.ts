@@ -19,6 +19,8 @@ export const ClusterState = Type.Object({
   fsName: Type.String(),
   keyFile: Type.String(),
   targets: Type.Array(TargetProcess),
+  /** Ports were picked free at creation (--port 0): a target that loses its port gets new ones. */
+  autoPorts: Type.Optional(Type.Boolean()),
   mount: Type.Optional(LocalMount),
 });
 export type ClusterState = Static<typeof ClusterState>;

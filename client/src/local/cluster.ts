@@ -21,6 +21,7 @@ import {
 const TARGET_MAIN = fileURLToPath(import.meta.resolve('@kubelustre/target-server/main.ts'));
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+const PORT_ATTEMPTS_MAX = 3;
 
 /**
  * A whole filesystem on this machine: an MGS, MDTs and OSTs as separate `kubelustre-target` processes on
@@ -59,7 +60,12 @@ export class LocalCluster {
       o.basePort > 0
         ? Array.from({ length: count }, (_, i) => portAt(o.basePort, i))
         : await freePorts(count);
-    const cluster = new LocalCluster(o.dir, { fsName: o.fsName, keyFile, targets: planTargets(o, ports) });
+    const cluster = new LocalCluster(o.dir, {
+      fsName: o.fsName,
+      keyFile,
+      targets: planTargets(o, ports),
+      autoPorts: o.basePort === 0,
+    });
     cluster.save();
     return cluster;
   }
@@ -82,9 +88,30 @@ export class LocalCluster {
     writeFileSync(LocalCluster.statePath(this.dir), encodeMessage(this.state));
   }
 
-  /** Starts every target that is not running, in order, each ready before the next starts. */
+  /**
+   * Starts every target that is not running, in order, each ready before the next starts; then waits
+   * until the MDT holds precreated objects on every OST, so the first files stripe over all of them.
+   */
   async up(): Promise<void> {
     for (const t of this.state.targets) if (!isRunning(t)) await this.start(t);
+    await this.#waitAllocatable();
+  }
+
+  async #waitAllocatable(): Promise<void> {
+    const mdt = this.target('mdt', 0);
+    const osts = this.state.targets.filter((t) => t.role === 'ost').map((t) => t.index);
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let missing = osts;
+    while (Date.now() < deadline) {
+      const ready = await precreatedOsts(mdt);
+      missing = osts.filter((i) => !ready.has(i));
+      if (missing.length === 0) return;
+      await sleep(100);
+    }
+    throw new KlError(
+      'EIO',
+      `the MDT has no objects precreated on OSTs ${missing.join(', ')} after ${READY_TIMEOUT_MS} ms`,
+    );
   }
 
   /** Stops every running target, OSTs first and the MGS last, after unmounting the local mount. */
@@ -123,7 +150,27 @@ export class LocalCluster {
     this.save();
   }
 
+  /**
+   * Starts one target and waits until it is ready. With automatic ports, another process may take a
+   * port between our pick and the target's listen: then the target gets fresh ports and another try.
+   */
   async start(t: TargetProcess): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#startOnce(t);
+      } catch (e) {
+        const lostPort = e instanceof KlError && e.message.includes('EADDRINUSE');
+        if (!lostPort || !this.state.autoPorts || attempt === PORT_ATTEMPTS_MAX) throw e;
+        [t.listen, t.http] = (await freePorts(2)).map((p) => `${t.listen.replace(/:\d+$/, '')}:${p}`) as [
+          string,
+          string,
+        ];
+        this.save();
+      }
+    }
+  }
+
+  async #startOnce(t: TargetProcess): Promise<void> {
     mkdirSync(t.dataDir, { recursive: true });
     const logPath = `${this.dir}/logs/${targetName(this.state.fsName, t)}.log`;
     const out = openSync(logPath, 'a');
@@ -191,6 +238,20 @@ export function isRunning(t: TargetProcess): boolean {
   } catch {
     return false;
   }
+}
+
+/** OST indexes the MDT reports precreated objects for (its kubelustre_mdt_precreated_objects gauge). */
+async function precreatedOsts(mdt: TargetProcess): Promise<Set<number>> {
+  const ready = new Set<number>();
+  try {
+    const r = await fetch(`http://${mdt.http}/metrics`, { signal: AbortSignal.timeout(1000) });
+    for (const m of (await r.text()).matchAll(/^kubelustre_mdt_precreated_objects\{ost="(\d+)"\} (\d+)/gm)) {
+      if (Number(m[2]) > 0) ready.add(Number(m[1]));
+    }
+  } catch {
+    // Not answering yet: nothing is ready.
+  }
+  return ready;
 }
 
 async function probeReady(t: TargetProcess): Promise<boolean> {

@@ -79,8 +79,12 @@ export class OstProxy {
       if (t.role !== 'ost') continue;
       seen.add(t.index);
       const known = this.#osts.get(t.index);
-      if (known) known.client.setAddress(t.address);
-      else this.#add(t.index, t.address);
+      if (!known) this.#add(t.index, t.address);
+      else {
+        known.client.setAddress(t.address);
+        // The MGS says it is back: ask now rather than at the next poll, so allocation resumes at once.
+        if (!known.active && t.state === 'up') void this.#poll(known);
+      }
     }
     for (const [index, state] of this.#osts) {
       if (seen.has(index)) continue;
