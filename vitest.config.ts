@@ -2,6 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['protocol', 'target-server', 'client', 'operator', 'test'],
+    projects: ['protocol', 'target-server', 'client', 'operator', 'test', 'csi-driver'],
   },
 });

@@ -1,0 +1,196 @@
+import { status, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { KlClient } from '@kubelustre/client/fs-client.ts';
+import { isDir } from '@kubelustre/client/mode.ts';
+import { isKlError } from '@kubelustre/protocol/errors.ts';
+import type { Logger } from '@kubelustre/protocol/log.ts';
+import { CsiError, invalidArgument, notFound } from './csi-error.ts';
+import type {
+  CreateVolumeRequest,
+  DeleteVolumeRequest,
+  GetCapacityRequest,
+  ListVolumesRequest,
+  StringMap,
+  ValidateVolumeCapabilitiesRequest,
+  Volume,
+} from './csi-proto.ts';
+import { type FsConnections, SECRET_KEY, sharedKey } from './fs-connections.ts';
+import { parseVolumeParameters, volumePath } from './parameters.ts';
+import { unary } from './rpc-handler.ts';
+import { capacityFits, requestedCapacity, requireSupported, unsupportedReason } from './volume-capability.ts';
+import { decodeVolumeId, encodeVolumeId, type VolumeRef } from './volume-id.ts';
+import type { VolumeLocations } from './volume-locations.ts';
+import { VolumeLocks } from './volume-locks.ts';
+import { createVolumeDir, listVolumeNames, readRecord, removeTree } from './volume-store.ts';
+
+export interface ControllerDeps {
+  connections: FsConnections;
+  locations: VolumeLocations;
+  /** The plugin's key file: the shared key for calls whose request carries no `key` secret. */
+  keyFile: string | undefined;
+}
+
+/**
+ * What works, and nothing more: no EXPAND_VOLUME (capacity is not enforced until project quotas exist,
+ * see quota-api.ts), no PUBLISH_UNPUBLISH (nothing to attach: nodes mount the filesystem themselves),
+ * no snapshots or clones.
+ */
+const CAPABILITIES = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY'];
+
+/**
+ * The CSI Controller service: a volume is a directory of the filesystem (`baseDir/NAME`) and its id
+ * says where it is, so every call finds its volume without driver state. Each handler runs in the same
+ * order: validate, lock the volume, check whether the work is done already, act, record.
+ */
+export class ControllerServer {
+  readonly #deps: ControllerDeps;
+  readonly #locks = new VolumeLocks();
+
+  constructor(deps: ControllerDeps) {
+    this.#deps = deps;
+  }
+
+  handlers(log: Logger): UntypedServiceImplementation {
+    return {
+      CreateVolume: unary('CreateVolume', log, (req: CreateVolumeRequest, l) => this.createVolume(req, l)),
+      DeleteVolume: unary('DeleteVolume', log, (req: DeleteVolumeRequest, l) => this.deleteVolume(req, l)),
+      ValidateVolumeCapabilities: unary(
+        'ValidateVolumeCapabilities',
+        log,
+        (req: ValidateVolumeCapabilitiesRequest) => this.validateVolumeCapabilities(req),
+      ),
+      ListVolumes: unary('ListVolumes', log, (req: ListVolumesRequest, l) => this.listVolumes(req, l)),
+      GetCapacity: unary('GetCapacity', log, (req: GetCapacityRequest) => this.getCapacity(req)),
+      ControllerGetCapabilities: unary('ControllerGetCapabilities', log, async () => ({
+        capabilities: CAPABILITIES.map((type) => ({ rpc: { type } })),
+      })),
+    };
+  }
+
+  async createVolume(req: CreateVolumeRequest, log: Logger): Promise<{ volume: Volume }> {
+    if (!req.name) throw invalidArgument('name is required');
+    requireSupported(req.volumeCapabilities);
+    if (req.volumeContentSource) throw invalidArgument('snapshots and clones are not supported');
+    if (Object.keys(req.mutableParameters).length > 0)
+      throw invalidArgument('mutable parameters are not supported');
+    const params = parseVolumeParameters(req.parameters);
+    const path = volumePath(params.baseDir, req.name);
+    const capacityBytes = requestedCapacity(req.capacityRange);
+    const key = sharedKey(req.secrets, this.#deps.keyFile);
+    const volumeId = encodeVolumeId({ mgs: params.mgs, fsName: params.fsName, path });
+    using _lock = this.#locks.acquire(volumeId);
+    const client = await this.#deps.connections.get(params, key);
+    const existing = await readRecord(client, path).then(
+      (record) => ({ record }),
+      (e: unknown) => (isKlError(e, 'ENOENT') ? undefined : Promise.reject(e)),
+    );
+    if (existing) {
+      const record = existing.record;
+      if (!record)
+        throw new CsiError(status.ALREADY_EXISTS, `${path} exists and was not created by this driver`);
+      if (!capacityFits(record.capacityBytes, req.capacityRange)) {
+        throw new CsiError(
+          status.ALREADY_EXISTS,
+          `volume ${req.name} exists with ${record.capacityBytes} bytes`,
+        );
+      }
+      return { volume: { volumeId, capacityBytes: record.capacityBytes, volumeContext: {} } };
+    }
+    await createVolumeDir(
+      client,
+      params.baseDir,
+      { name: req.name, capacityBytes, onDelete: params.onDelete },
+      params.layout,
+    );
+    await this.#deps.locations.add(params);
+    log.info({ path, capacityBytes, onDelete: params.onDelete }, 'Created volume directory');
+    return { volume: { volumeId, capacityBytes, volumeContext: {} } };
+  }
+
+  async deleteVolume(req: DeleteVolumeRequest, log: Logger): Promise<object> {
+    if (!req.volumeId) throw invalidArgument('volume id is required');
+    const ref = decodeVolumeId(req.volumeId);
+    if (!ref) {
+      log.info({}, 'Ignored delete of a volume id that is not ours');
+      return {};
+    }
+    using _lock = this.#locks.acquire(req.volumeId);
+    const client = await this.#client(ref, req.secrets);
+    const found = await readRecord(client, ref.path).then(
+      (record) => ({ record }),
+      (e: unknown) => (isKlError(e, 'ENOENT') ? undefined : Promise.reject(e)),
+    );
+    if (!found) return {};
+    if (!found.record) {
+      log.warn({ path: ref.path }, 'Kept a directory the driver did not create (a static volume)');
+    } else if (found.record.onDelete === 'retain') {
+      log.info({ path: ref.path }, 'Retained volume directory (onDelete: retain)');
+    } else {
+      await removeTree(client, ref.path);
+      log.info({ path: ref.path }, 'Deleted volume directory');
+    }
+    return {};
+  }
+
+  async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<object> {
+    if (!req.volumeId) throw invalidArgument('volume id is required');
+    if (req.volumeCapabilities.length === 0) throw invalidArgument('volume capabilities are required');
+    const ref = decodeVolumeId(req.volumeId);
+    if (!ref) throw notFound(`no volume has id ${req.volumeId}`);
+    const client = await this.#client(ref, req.secrets);
+    if (!isDir((await client.paths.stat(ref.path)).mode)) throw notFound(`${ref.path} is not a directory`);
+    const reasons = req.volumeCapabilities.map(unsupportedReason).filter((r) => r !== undefined);
+    if (reasons.length > 0) return { message: reasons.join('; ') };
+    const { volumeContext, volumeCapabilities, parameters } = req;
+    return { confirmed: { volumeContext, volumeCapabilities, parameters } };
+  }
+
+  /**
+   * Every volume directory of every location this controller created volumes in, ordered by id. The
+   * token is the last id of the page before, so a page stays right when volumes come and go between
+   * calls (even the token's own volume).
+   */
+  async listVolumes(req: ListVolumesRequest, log: Logger): Promise<object> {
+    if (req.maxEntries < 0) throw invalidArgument('max_entries must not be negative');
+    if (req.startingToken && !decodeVolumeId(req.startingToken)) {
+      throw new CsiError(status.ABORTED, `starting token ${req.startingToken} was not issued by this driver`);
+    }
+    const all = new Map<string, { client: KlClient; path: string }>();
+    for (const loc of this.#deps.locations.list()) {
+      try {
+        const client = await this.#deps.connections.getKnown(loc, this.#deps.keyFile);
+        for (const name of await listVolumeNames(client, loc.baseDir)) {
+          const path = `${loc.baseDir}/${name}`;
+          all.set(encodeVolumeId({ ...loc, path }), { client, path });
+        }
+      } catch (e) {
+        log.warn(
+          { mgs: loc.mgs, fsName: loc.fsName, err: (e as Error).message },
+          'Left a location out of ListVolumes',
+        );
+      }
+    }
+    const ids = [...all.keys()].filter((id) => id > req.startingToken).sort();
+    const page = req.maxEntries > 0 ? ids.slice(0, req.maxEntries) : ids;
+    const entries = [];
+    for (const volumeId of page) {
+      const { client, path } = all.get(volumeId)!;
+      const record = await readRecord(client, path).catch(() => undefined);
+      entries.push({ volume: { volumeId, capacityBytes: record?.capacityBytes ?? 0, volumeContext: {} } });
+    }
+    return { entries, nextToken: page.length < ids.length ? page.at(-1)! : '' };
+  }
+
+  /** Free bytes of the StorageClass's filesystem; 0 when the request names none (no parameters). */
+  async getCapacity(req: GetCapacityRequest): Promise<object> {
+    if (Object.keys(req.parameters).length === 0) return { availableCapacity: 0 };
+    const params = parseVolumeParameters(req.parameters);
+    const client = await this.#deps.connections.getKnown(params, this.#deps.keyFile);
+    return { availableCapacity: (await client.lustre.statfs()).availBytes };
+  }
+
+  #client(ref: VolumeRef, secrets: StringMap): Promise<KlClient> {
+    if (secrets[SECRET_KEY] !== undefined)
+      return this.#deps.connections.get(ref, sharedKey(secrets, undefined));
+    return this.#deps.connections.getKnown(ref, this.#deps.keyFile);
+  }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * The kubelustre CSI plugin:
+ *   main.ts --mode controller|node|all --endpoint unix:///csi/csi.sock --node-id NAME
+ *           [--state-dir DIR] [--key-file FILE]
+ * Runs until SIGTERM or SIGINT, then stops taking calls, lets running ones finish and exits. Filesystem
+ * mounts made in node mode belong to their own processes and stay.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { type PluginMode, startPlugin } from './plugin.ts';
+
+const USAGE =
+  'usage: main.ts --mode controller|node|all --endpoint unix:///PATH.sock --node-id NAME [--state-dir DIR] [--key-file FILE]';
+const DEFAULT_STATE_DIR = '/var/lib/kubelet/plugins/csi.kubelustre.io';
+
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string' },
+    endpoint: { type: 'string' },
+    'node-id': { type: 'string' },
+    'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+    'key-file': { type: 'string' },
+  },
+});
+const mode = values.mode as PluginMode | undefined;
+if (!mode || !['controller', 'node', 'all'].includes(mode) || !values.endpoint || !values['node-id']) {
+  console.error(USAGE);
+  process.exit(2);
+}
+
+const log = pino({ level: process.env.KUBELUSTRE_LOG ?? 'info' }, pino.destination(2));
+try {
+  const plugin = await startPlugin({
+    mode,
+    endpoint: values.endpoint,
+    nodeId: values['node-id'],
+    stateDir: values['state-dir'],
+    keyFile: values['key-file'],
+    log,
+  });
+  const stop = (signal: string) => {
+    log.info({ signal }, 'Stopping on signal');
+    plugin.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error({ err: (e as Error).message }, 'Stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+} catch (e) {
+  log.error({ err: (e as Error).message, stack: (e as Error).stack }, 'CSI plugin failed to start');
+  process.exit(1);
+}

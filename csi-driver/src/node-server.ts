@@ -1,0 +1,276 @@
+import { mkdir, rmdir, stat, statfs } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { status, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { FSTYPE, umount } from '@kubelustre/client/mount/mount-command.ts';
+import { startMountProcess } from '@kubelustre/client/mount/mount-process.ts';
+import type { Logger } from '@kubelustre/protocol/log.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { CsiError, invalidArgument, notFound } from './csi-error.ts';
+import type {
+  NodeGetVolumeStatsRequest,
+  NodePublishVolumeRequest,
+  NodeStageVolumeRequest,
+  NodeUnpublishVolumeRequest,
+  NodeUnstageVolumeRequest,
+  StringMap,
+  VolumeCapability,
+} from './csi-proto.ts';
+import { SECRET_KEY } from './fs-connections.ts';
+import { bindMount, isMountOf, mountAt, readMounts, unmountAll } from './kernel-mounts.ts';
+import { addVolume, fsKey, type MountedFs, type NodeState, reconcile, removeVolume } from './node-state.ts';
+import { unary } from './rpc-handler.ts';
+import { isReadOnly, requireSupported } from './volume-capability.ts';
+import { decodeVolumeId, fsSpec, type VolumeRef } from './volume-id.ts';
+import { KeyedMutex, VolumeLocks } from './volume-locks.ts';
+
+export interface NodeDeps {
+  nodeId: string;
+  /** Holds the filesystem mounts (`mounts/`), their keys and logs, and the state file. */
+  stateDir: string;
+  keyFile: string | undefined;
+  state: NodeState;
+}
+
+/** A stat of a mount that does not answer by then counts as dead (its FUSE server is gone or hung). */
+const ALIVE_PROBE_MS = 2_000;
+const STATS_TIMEOUT_MS = 10_000;
+
+/**
+ * The CSI Node service. Each filesystem is FUSE-mounted once per node under the state directory by a
+ * detached mount process (it outlives this plugin: restarting the plugin leaves every mount working);
+ * NodeStage bind-mounts the volume's directory of it on the staging path and counts the volume as a
+ * reference to the filesystem mount; NodePublish bind-mounts the staging path on the pod's path.
+ * Handlers run validate, lock, "done already?", act, record.
+ */
+export class NodeServer {
+  readonly #deps: NodeDeps;
+  readonly #locks = new VolumeLocks();
+  /** Mounting, counting and releasing a filesystem happen one at a time per filesystem. */
+  readonly #fsMutex = new KeyedMutex();
+
+  private constructor(deps: NodeDeps) {
+    this.#deps = deps;
+  }
+
+  /** Re-adopts the mounts a previous plugin process left (state file + mount table), then serves. */
+  static async start(deps: NodeDeps, log: Logger): Promise<NodeServer> {
+    const mounts = readMounts();
+    const { state, released } = reconcile(deps.state.data, mounts);
+    for (const fs of released) await unmountFs(fs, log);
+    await deps.state.save(state);
+    for (const fs of Object.values(state)) {
+      const live = mountAt(fs.mountpoint, mounts)?.fstype === FSTYPE;
+      const volumes = Object.keys(fs.volumes).length;
+      if (live) log.info({ spec: fs.spec, mountpoint: fs.mountpoint, volumes }, 'Adopted filesystem mount');
+      else
+        log.error(
+          { spec: fs.spec, mountpoint: fs.mountpoint, volumes },
+          'Staged volumes lost their filesystem mount',
+        );
+    }
+    return new NodeServer(deps);
+  }
+
+  handlers(log: Logger): UntypedServiceImplementation {
+    return {
+      NodeStageVolume: unary('NodeStageVolume', log, (r: NodeStageVolumeRequest, l) => this.stage(r, l)),
+      NodeUnstageVolume: unary('NodeUnstageVolume', log, (r: NodeUnstageVolumeRequest, l) =>
+        this.unstage(r, l),
+      ),
+      NodePublishVolume: unary('NodePublishVolume', log, (r: NodePublishVolumeRequest, l) =>
+        this.publish(r, l),
+      ),
+      NodeUnpublishVolume: unary('NodeUnpublishVolume', log, (r: NodeUnpublishVolumeRequest, l) =>
+        this.unpublish(r, l),
+      ),
+      NodeGetVolumeStats: unary('NodeGetVolumeStats', log, (r: NodeGetVolumeStatsRequest) =>
+        this.volumeStats(r),
+      ),
+      NodeGetCapabilities: unary('NodeGetCapabilities', log, async () => ({
+        capabilities: ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS'].map((type) => ({ rpc: { type } })),
+      })),
+      // No volume limit: a volume is a bind mount of the one FUSE mount of its filesystem.
+      NodeGetInfo: unary('NodeGetInfo', log, async () => ({
+        nodeId: this.#deps.nodeId,
+        maxVolumesPerNode: 0,
+      })),
+    };
+  }
+
+  async stage(req: NodeStageVolumeRequest, log: Logger): Promise<object> {
+    const ref = validated(req.volumeId, req.stagingTargetPath, 'staging target path', req.volumeCapability);
+    using _lock = this.#locks.acquire(req.volumeId);
+    const staging = resolve(req.stagingTargetPath);
+    const current = mountAt(staging);
+    if (current && isMountOf(current, ref)) return {};
+    if (current)
+      throw new CsiError(status.ALREADY_EXISTS, `${staging} has ${current.source}${current.root} mounted`);
+    const key = fsKey(fsSpec(ref), ref.fsName);
+    // Counted before the bind: from here on the filesystem mount cannot be released under us, and a
+    // crash before the bind leaves a count that the restart reconciles away (no mount on the path).
+    const fsMount = await this.#fsMutex.run(key, async () => {
+      const mountpoint = await this.#ensureFsMounted(key, ref, req.secrets, log);
+      await this.#deps.state.save(
+        addVolume(this.#deps.state.data, key, { spec: fsSpec(ref), mountpoint }, req.volumeId, staging),
+      );
+      return mountpoint;
+    });
+    try {
+      await mkdir(staging, { recursive: true });
+      bindMount(join(fsMount, ref.path), staging, false);
+    } catch (e) {
+      await this.#release(key, req.volumeId, log);
+      throw e;
+    }
+    log.info({ staging }, 'Staged volume');
+    return {};
+  }
+
+  async unstage(req: NodeUnstageVolumeRequest, log: Logger): Promise<object> {
+    if (!req.volumeId) throw invalidArgument('volume id is required');
+    if (!req.stagingTargetPath) throw invalidArgument('staging target path is required');
+    using _lock = this.#locks.acquire(req.volumeId);
+    const staging = resolve(req.stagingTargetPath);
+    if (mountAt(staging)?.fstype === FSTYPE) unmountAll(staging, log);
+    const ref = decodeVolumeId(req.volumeId);
+    if (ref) await this.#release(fsKey(fsSpec(ref), ref.fsName), req.volumeId, log);
+    log.info({ staging }, 'Unstaged volume');
+    return {};
+  }
+
+  async publish(req: NodePublishVolumeRequest, log: Logger): Promise<object> {
+    const ref = validated(req.volumeId, req.targetPath, 'target path', req.volumeCapability);
+    if (!req.stagingTargetPath)
+      throw invalidArgument('staging target path is required (the volume is staged first)');
+    using _lock = this.#locks.acquire(req.volumeId);
+    const target = resolve(req.targetPath);
+    const staging = resolve(req.stagingTargetPath);
+    const readOnly = isReadOnly(req.volumeCapability!, req.readonly);
+    const current = mountAt(target);
+    if (current && isMountOf(current, ref) && current.readOnly === readOnly) return {};
+    if (current)
+      throw new CsiError(status.ALREADY_EXISTS, `${target} has another mount (or another read-only mode)`);
+    const staged = mountAt(staging);
+    if (!staged || !isMountOf(staged, ref)) {
+      throw new CsiError(status.FAILED_PRECONDITION, `volume ${req.volumeId} is not staged at ${staging}`);
+    }
+    await mkdir(target, { recursive: true });
+    bindMount(staging, target, readOnly);
+    log.info({ target, readOnly }, 'Published volume');
+    return {};
+  }
+
+  async unpublish(req: NodeUnpublishVolumeRequest, log: Logger): Promise<object> {
+    if (!req.volumeId) throw invalidArgument('volume id is required');
+    if (!req.targetPath) throw invalidArgument('target path is required');
+    using _lock = this.#locks.acquire(req.volumeId);
+    const target = resolve(req.targetPath);
+    unmountAll(target, log);
+    // The target is ours to remove (we created it at publish); gone already is fine.
+    await rmdir(target).catch((e: NodeJS.ErrnoException) =>
+      e.code === 'ENOENT' ? undefined : Promise.reject(e),
+    );
+    log.info({ target }, 'Unpublished volume');
+    return {};
+  }
+
+  /** Bytes and inodes of the volume's filesystem (statfs): per-volume numbers come with project quotas. */
+  async volumeStats(req: NodeGetVolumeStatsRequest): Promise<object> {
+    if (!req.volumeId) throw invalidArgument('volume id is required');
+    if (!req.volumePath) throw invalidArgument('volume path is required');
+    const ref = decodeVolumeId(req.volumeId);
+    if (!ref) throw notFound(`no volume has id ${req.volumeId}`);
+    const path = resolve(req.volumePath);
+    const m = mountAt(path);
+    if (!m || !isMountOf(m, ref)) throw notFound(`volume ${req.volumeId} is not mounted at ${path}`);
+    const s = await withTimeout(statfs(path), STATS_TIMEOUT_MS, `statfs of ${path}`);
+    return {
+      usage: [
+        {
+          unit: 'BYTES',
+          total: s.blocks * s.bsize,
+          available: s.bavail * s.bsize,
+          used: (s.blocks - s.bfree) * s.bsize,
+        },
+        { unit: 'INODES', total: s.files, available: s.ffree, used: s.files - s.ffree },
+      ],
+    };
+  }
+
+  /** The filesystem's mount point, mounted by a new detached mount process unless a live mount is there. */
+  async #ensureFsMounted(key: string, ref: VolumeRef, secrets: StringMap, log: Logger): Promise<string> {
+    const mountpoint = join(this.#deps.stateDir, 'mounts', key);
+    const current = mountAt(mountpoint);
+    if (current?.fstype === FSTYPE && current.source === fsSpec(ref) && (await isAlive(mountpoint)))
+      return mountpoint;
+    // startMountProcess takes any kubelustre mount on the path for its own: clear a dead one first.
+    if (current) await umount(mountpoint, { log, lazy: true });
+    const keyFile = await this.#keyFileFor(key, secrets);
+    const logPath = join(this.#deps.stateDir, 'logs', `${key}.log`);
+    const pid = await startMountProcess({ spec: fsSpec(ref), mountpoint, keyFile, logPath });
+    log.info({ spec: fsSpec(ref), mountpoint, pid }, 'Mounted filesystem');
+    return mountpoint;
+  }
+
+  /** The key file the mount process reads: the node-stage secret written to the state dir, else --key-file. */
+  async #keyFileFor(key: string, secrets: StringMap): Promise<string> {
+    const text = secrets[SECRET_KEY];
+    if (text === undefined) {
+      if (this.#deps.keyFile) return this.#deps.keyFile;
+      throw invalidArgument(
+        `no shared key: give the secret "${SECRET_KEY}" or start the plugin with --key-file`,
+      );
+    }
+    const path = join(this.#deps.stateDir, 'keys', `${key}.key`);
+    await mkdir(join(this.#deps.stateDir, 'keys'), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, text);
+    return path;
+  }
+
+  /** Drops the volume's reference; the last one unmounts the filesystem (its mount process then exits). */
+  async #release(key: string, volumeId: string, log: Logger): Promise<void> {
+    await this.#fsMutex.run(key, async () => {
+      const { state, released } = removeVolume(this.#deps.state.data, volumeId);
+      if (released) await unmountFs(released, log);
+      if (state !== this.#deps.state.data) await this.#deps.state.save(state);
+    });
+  }
+}
+
+function validated(volumeId: string, path: string, what: string, cap: VolumeCapability | null): VolumeRef {
+  if (!volumeId) throw invalidArgument('volume id is required');
+  if (!path) throw invalidArgument(`${what} is required`);
+  if (!cap) throw invalidArgument('volume capability is required');
+  requireSupported([cap]);
+  const ref = decodeVolumeId(volumeId);
+  if (!ref) throw notFound(`no volume has id ${volumeId}`);
+  return ref;
+}
+
+async function unmountFs(fs: MountedFs, log: Logger): Promise<void> {
+  if (mountAt(fs.mountpoint)?.fstype !== FSTYPE) return;
+  await umount(fs.mountpoint, { log });
+  log.info({ spec: fs.spec, mountpoint: fs.mountpoint }, 'Released filesystem mount (no staged volume left)');
+}
+
+async function isAlive(mountpoint: string): Promise<boolean> {
+  return withTimeout(stat(mountpoint), ALIVE_PROBE_MS, 'stat').then(
+    () => true,
+    () => false,
+  );
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new CsiError(status.DEADLINE_EXCEEDED, `no ${what} within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
