@@ -18,6 +18,13 @@ export function dropKernelCaches(): boolean {
 /** The baseline: the same operations on a plain directory of this machine's disk. */
 export function localFs(parent: string): BenchFs {
   const root = mkdtempSync(join(parent, 'kl-bench-local-'));
+  return dirFs(root, 'local directory', async () => {
+    dropKernelCaches();
+  });
+}
+
+/** The operations through node:fs on any directory (a local one, or a mount's). */
+export function dirFs(root: string, name: string, dropCaches: () => Promise<void>): BenchFs {
   const wrap = async (path: string, flags: string): Promise<BenchFile> => {
     const fh = await open(join(root, path), flags);
     return {
@@ -31,7 +38,7 @@ export function localFs(parent: string): BenchFs {
     };
   };
   return {
-    name: 'local directory',
+    name,
     create: (path) => wrap(path, 'w+'),
     open: (path) => wrap(path, 'r'),
     mkdir: async (path) => {
@@ -41,9 +48,7 @@ export function localFs(parent: string): BenchFs {
       await stat(join(root, path));
     },
     unlink: (path) => unlink(join(root, path)),
-    dropCaches: async () => {
-      dropKernelCaches();
-    },
+    dropCaches,
     async [Symbol.asyncDispose]() {
       rmSync(root, { recursive: true, force: true });
     },

@@ -1,8 +1,14 @@
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KlError } from '@kubelustre/protocol/errors.ts';
 import { formatGetstripe, parseGetstripeArgs } from '@kubelustre/protocol/layout/getstripe-format.ts';
 import { parseSetstripeArgs } from '@kubelustre/protocol/layout/setstripe-args.ts';
+import { Layout } from '@kubelustre/protocol/layout/types.ts';
+import { decodeMessage } from '@kubelustre/protocol/messages/validate.ts';
 import { KlClient } from '../fs-client.ts';
+import { FSTYPE } from '../mount/mount-command.ts';
+import { mountUnder } from '../mount/mountinfo.ts';
+import { getxattrSyscall, setxattrSyscall } from '../mount/syscalls.ts';
 import type { DfRow } from '../statfs.ts';
 import { type Connection, connectionOptions, resolveConnection } from './connection-args.ts';
 import { printPools } from './lctl-commands.ts';
@@ -13,8 +19,9 @@ const USAGE = `usage: kubelustre lfs setstripe [-E END] [-c COUNT] [-S SIZE] [-i
        kubelustre lfs mkdir [-i MDT_INDEX] [-c MDT_COUNT] DIR...
        kubelustre lfs df [-i] [-h] [--pool POOL]
        kubelustre lfs pool_list FSNAME[.POOL]
-  Paths are inside the filesystem (/ is its root). Connection: --mgs HOST:PORT --key-file F, or --dir DIR
-  of a local cluster (default .kubelustre).`;
+  Paths are inside the filesystem (/ is its root), or, for setstripe and getstripe, paths under a
+  kubelustre mount of this machine (absolute, or starting with .), used through the mount as Lustre's lfs
+  does. Connection: --mgs HOST:PORT --key-file F, or --dir DIR of a local cluster (default .kubelustre).`;
 
 type Sub = (client: KlClient, argv: string[]) => Promise<number>;
 
@@ -28,6 +35,8 @@ export async function lfsCommand(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
+  const throughMount = name ? viaMount[name] : undefined;
+  if (throughMount && pathsAreMounted(rest)) return throughMount(rest);
   const { connection, args } = splitConnectionArgs(rest);
   const client = new KlClient({
     mgs: connection.mgs,
@@ -62,10 +71,81 @@ function splitConnectionArgs(argv: string[]): { connection: Connection; args: st
 /** Options come first, then one or more paths: as lfs, the last arguments that are not options. */
 function splitPaths(argv: string[], what: string): { options: string[]; paths: string[] } {
   let i = argv.length;
-  while (i > 0 && argv[i - 1]!.startsWith('/')) i--;
+  while (i > 0 && /^[/.]/.test(argv[i - 1]!)) i--;
   const paths = argv.slice(i);
-  if (paths.length === 0) throw new KlError('EINVAL', `${what}: no path given (paths start with /)`);
+  if (paths.length === 0) throw new KlError('EINVAL', `${what}: no path given (paths start with / or .)`);
   return { options: argv.slice(0, i), paths };
+}
+
+// ---- through a mount ----
+
+/** The virtual xattr a kubelustre mount serves layouts under, as Lustre's llite does. */
+const LOV_XATTR = 'lustre.lov';
+
+const viaMount: Record<string, (argv: string[]) => Promise<number>> = {
+  setstripe: setstripeViaMount,
+  getstripe: getstripeViaMount,
+};
+
+/**
+ * Whether the paths lie under kubelustre mounts (then every one must): such a path names a file of this
+ * machine, not a path inside the filesystem, which may look the same.
+ */
+function pathsAreMounted(argv: string[]): boolean {
+  const { paths } = splitPaths(
+    argv.filter((a) => !a.startsWith('--')),
+    'lfs',
+  );
+  const mounted = paths.filter((p) => mountUnder(p, FSTYPE) !== undefined);
+  if (mounted.length === 0) return false;
+  if (mounted.length < paths.length) {
+    throw new KlError(
+      'EINVAL',
+      'paths under a kubelustre mount and paths inside the filesystem are not mixed',
+    );
+  }
+  return true;
+}
+
+/** lfs getstripe on the mount: the layout from getxattr(lustre.lov), as Lustre's lfs reads it. */
+async function getstripeViaMount(argv: string[]): Promise<number> {
+  const { options, paths } = splitPaths(argv, 'getstripe');
+  const opts = parseGetstripeArgs(options);
+  for (const path of paths) {
+    const isDirectory = statSync(path).isDirectory();
+    // A directory without a default of its own shows the filesystem's (the mount root's), as lfs does.
+    const layout = lovOf(path) ?? (isDirectory ? lovOf(mountUnder(path, FSTYPE)!.mountpoint) : undefined);
+    if (!layout) throw new KlError('ENODATA', `${path} has no layout`);
+    process.stdout.write(formatGetstripe({ path, layout, isDirectory }, opts));
+  }
+  return 0;
+}
+
+/**
+ * lfs setstripe on the mount: a missing file is created (empty, 0644), then the layout set by
+ * setxattr(lustre.lov), on a file (while empty) or on a directory (its default).
+ */
+async function setstripeViaMount(argv: string[]): Promise<number> {
+  const { options, paths } = splitPaths(argv, 'setstripe');
+  const { layout, deleteDefault } = parseSetstripeArgs(options);
+  if (deleteDefault) {
+    throw new KlError('ENOTSUP', 'setstripe -d through a mount: give --mgs/--dir and a path inside the fs');
+  }
+  if (!layout) throw new KlError('EINVAL', 'setstripe: no layout options given');
+  for (const path of paths) {
+    if (!existsSync(path)) closeSync(openSync(path, 'wx', 0o644));
+    setxattrSyscall(path, LOV_XATTR, Buffer.from(JSON.stringify(layout)));
+  }
+  return 0;
+}
+
+function lovOf(path: string): Layout | undefined {
+  try {
+    return decodeMessage(Layout, getxattrSyscall(path, LOV_XATTR), `${LOV_XATTR} of ${path}`);
+  } catch (e) {
+    if (e instanceof KlError && e.code === 'ENODATA') return undefined;
+    throw e;
+  }
 }
 
 async function setstripe(client: KlClient, argv: string[]): Promise<number> {

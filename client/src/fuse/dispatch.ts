@@ -6,6 +6,7 @@ import {
   encodeAttrOut,
   encodeEntryOut,
   encodeGetxattrOut,
+  encodeLseekOut,
   encodeOpenOut,
   encodeStatfsOut,
   encodeWriteOut,
@@ -225,6 +226,21 @@ export const handlers: ReadonlyMap<number, OpHandler<unknown>> = new Map([
     handler({
       decode: (b) => dec.decodeCopyFileRangeIn(b),
       run: async (ops, ctx, a) => [encodeWriteOut(await ops.copyFileRange(ctx, a))],
+    }),
+  ],
+  [
+    Opcode.LSEEK,
+    handler({
+      decode: (b) => dec.decodeLseekIn(b),
+      run: async (ops, ctx, a) => [encodeLseekOut(await ops.lseek(ctx, a.fh, a.offset, a.whence))],
+      interruptible: true,
+    }),
+  ],
+  [
+    Opcode.FALLOCATE,
+    handler({
+      decode: (b) => dec.decodeFallocateIn(b),
+      run: (ops, ctx, a) => done(ops.fallocate(ctx, a)),
     }),
   ],
   [

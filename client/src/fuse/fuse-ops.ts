@@ -1,5 +1,5 @@
 import type { AttrOut, Dirent, EntryOut, OpenOut, StatfsOut } from './kernel-abi.ts';
-import type { CopyFileRangeIn, SetattrIn } from './request-decoders.ts';
+import type { CopyFileRangeIn, FallocateIn, SetattrIn } from './request-decoders.ts';
 
 /** Who sent a request, from fuse_in_header. */
 export interface RequestContext {
@@ -37,8 +37,7 @@ export interface CreateOut {
  * out. A method fails by throwing a KlError (its errno goes to the kernel); anything else is EIO. Every
  * method that answers an EntryOut has counted one lookup of its node id (FUSE's nlookup contract);
  * `forget` takes them back. The session answers every request exactly once and ENOSYS for operations
- * not listed here (locks, ioctl, bmap, poll, lseek, fallocate: the kernel then falls back to its own
- * behaviour).
+ * not listed here (locks, ioctl, bmap, poll: the kernel then falls back to its own behaviour).
  */
 export interface FuseOps {
   /** Called once INIT is negotiated, before any other request. */
@@ -72,6 +71,9 @@ export interface FuseOps {
   release(ctx: RequestContext, fh: number): Promise<void>;
   fsync(ctx: RequestContext, fh: number, datasync: boolean): Promise<void>;
   copyFileRange(ctx: RequestContext, req: CopyFileRangeIn): Promise<number>;
+  /** SEEK_DATA or SEEK_HOLE from `offset`: the offset found (ENXIO past the end). */
+  lseek(ctx: RequestContext, fh: number, offset: number, whence: number): Promise<number>;
+  fallocate(ctx: RequestContext, req: FallocateIn): Promise<void>;
   opendir(ctx: RequestContext, nodeid: number): Promise<OpenOut>;
   /** Entries from `offset` (0: the start; else an entry's nextOffset) into `sink`. */
   readdir(ctx: RequestContext, nodeid: number, offset: number, sink: DirentSink): Promise<void>;

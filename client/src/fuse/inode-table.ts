@@ -17,6 +17,8 @@ export interface InodeEntry {
   ino: number;
   /** mtime and size when this mount last opened the file: unchanged, its cached pages are kept. */
   openStamp: string | undefined;
+  /** mtime and size in the attributes last sent to the kernel: equal to fresh ones, its cache is right. */
+  sentStamp: string | undefined;
 }
 
 /**
@@ -30,7 +32,14 @@ export class InodeTable {
   #nextNodeid = FUSE_ROOT_ID + 1;
 
   constructor(rootFid: string) {
-    this.#add({ nodeid: FUSE_ROOT_ID, fid: rootFid, nlookup: 1, ino: 0, openStamp: undefined });
+    this.#add({
+      nodeid: FUSE_ROOT_ID,
+      fid: rootFid,
+      nlookup: 1,
+      ino: 0,
+      openStamp: undefined,
+      sentStamp: undefined,
+    });
   }
 
   /** Node ids currently known (the root included). */
@@ -53,7 +62,14 @@ export class InodeTable {
   lookup(fid: string, ino: number): InodeEntry {
     const e =
       this.#byFid.get(fid) ??
-      this.#add({ nodeid: this.#nextNodeid++, fid, nlookup: 0, ino, openStamp: undefined });
+      this.#add({
+        nodeid: this.#nextNodeid++,
+        fid,
+        nlookup: 0,
+        ino,
+        openStamp: undefined,
+        sentStamp: undefined,
+      });
     e.nlookup++;
     e.ino = ino;
     return e;

@@ -278,6 +278,13 @@ export function encodeOpenOut(b: Buffer, at: number, o: OpenOut): void {
   b.writeUInt32LE(0, at + 12);
 }
 
+/** fuse_lseek_out: the offset SEEK_DATA/SEEK_HOLE found. */
+export function encodeLseekOut(offset: number): Buffer {
+  const b = Buffer.alloc(8);
+  writeU64(b, 0, offset);
+  return b;
+}
+
 /** fuse_write_out; also the reply of COPY_FILE_RANGE. */
 export function encodeWriteOut(size: number): Buffer {
   const b = Buffer.alloc(WRITE_OUT_BYTES);

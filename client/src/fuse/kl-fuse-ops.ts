@@ -1,10 +1,16 @@
-import { KlError } from '@kubelustre/protocol/errors.ts';
+import { isKlError, KlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import type { DirEntry, Node } from '../attr.ts';
 import type { FileHandle } from '../file-handle.ts';
 import type { KlClient } from '../fs-client.ts';
-import { O_APPEND, O_EXCL, S_IFDIR } from '../mode.ts';
+import { O_APPEND, O_EXCL, O_TRUNC, S_IFDIR } from '../mode.ts';
 import { ROOT_CALLER } from '../permissions.ts';
+
+/** fallocate(2) mode bits (linux/falloc.h). */
+const FALLOC_FL_KEEP_SIZE = 0x01;
+const FALLOC_FL_PUNCH_HOLE = 0x02;
+const FALLOC_FL_ZERO_RANGE = 0x10;
+
 import { attrChangeOf, creatorOf, fuseAttrOf, openStampOf, statfsOutOf } from './attr-convert.ts';
 import type { CreateOut, DirentSink, FuseChannel, FuseOps, RequestContext } from './fuse-ops.ts';
 import { GENERATION, InodeTable } from './inode-table.ts';
@@ -16,10 +22,18 @@ import {
   type EntryOut,
   FOPEN_DIRECT_IO,
   FOPEN_KEEP_CACHE,
+  FUSE_ROOT_ID,
   type OpenOut,
   type StatfsOut,
 } from './kernel-abi.ts';
-import type { CopyFileRangeIn, SetattrIn } from './request-decoders.ts';
+import { LUSTRE_LOV_XATTR, layoutTemplateOf } from './layout-xattr.ts';
+import {
+  type CopyFileRangeIn,
+  type FallocateIn,
+  SEEK_DATA,
+  SEEK_HOLE,
+  type SetattrIn,
+} from './request-decoders.ts';
 
 /** Readdir offsets 1 and 2 are "." and ".."; the library's cookie c is offset c + 2. */
 const DOT_ENTRIES = 2;
@@ -167,7 +181,9 @@ export class KlFuseOps implements FuseOps {
     const caller = await creatorOf(ctx);
     const opts = { exclusive: (flags & O_EXCL) !== 0 };
     const node = await this.#client.inodes.create(this.#inodes.fid(parent), name, mode, opts, caller);
-    const handle = await this.#client.inodes.open(node, flags, caller, { created: true });
+    // O_TRUNC of a file that is empty is a no-op costing two MDT round trips (getattr, setattr).
+    const openFlags = node.attr.size === 0 ? flags & ~O_TRUNC : flags;
+    const handle = await this.#client.inodes.open(node, openFlags, caller, { created: true });
     const entry = this.#entry(node);
     this.#inodes.get(entry.nodeid).openStamp = openStampOf(node.attr);
     return { entry, open: { fh: this.#addFile(handle), openFlags: appendFlags(flags) } };
@@ -212,6 +228,25 @@ export class KlFuseOps implements FuseOps {
     return copied;
   }
 
+  lseek(_ctx: RequestContext, fh: number, offset: number, whence: number): Promise<number> {
+    if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new KlError('EINVAL', `lseek whence ${whence}`);
+    return this.#file(fh).seek(offset, whence === SEEK_DATA ? 'data' : 'hole');
+  }
+
+  /**
+   * fallocate(2). FALLOC_FL_ZERO_RANGE, which the library does not take, is a hole punched over the
+   * range (reads answer zeros) and, unless KEEP_SIZE, an allocation that extends the size over it.
+   */
+  async fallocate(_ctx: RequestContext, r: FallocateIn): Promise<void> {
+    const handle = this.#file(r.fh);
+    if ((r.mode & FALLOC_FL_ZERO_RANGE) === 0) return handle.fallocate(r.mode, r.offset, r.length);
+    if ((r.mode & ~(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) !== 0) {
+      throw new KlError('ENOTSUP', `fallocate mode ${r.mode}`);
+    }
+    await handle.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, r.offset, r.length);
+    if ((r.mode & FALLOC_FL_KEEP_SIZE) === 0) await handle.fallocate(0, r.offset, r.length);
+  }
+
   /** Directories are read by offset with no state per open: nothing to allocate. */
   async opendir(): Promise<OpenOut> {
     return { fh: 0, openFlags: 0 };
@@ -245,12 +280,39 @@ export class KlFuseOps implements FuseOps {
     return statfsOutOf(await this.#client.inodes.statfs());
   }
 
-  setxattr(_ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {
-    return this.#client.inodes.setxattr(this.#inodes.fid(nodeid), name, value, flags, ROOT_CALLER);
+  /**
+   * Setting lustre.lov sets the layout (an empty file's) or the default layout (a directory's), as the
+   * caller (the owner rule for directories is not the kernel's to check). An invalid value is EINVAL,
+   * logged with the reason since setxattr(2) cannot carry it.
+   */
+  async setxattr(
+    ctx: RequestContext,
+    nodeid: number,
+    name: string,
+    value: Buffer,
+    flags: number,
+  ): Promise<void> {
+    const fid = this.#inodes.fid(nodeid);
+    if (name !== LUSTRE_LOV_XATTR) return this.#client.inodes.setxattr(fid, name, value, flags, ROOT_CALLER);
+    try {
+      await this.#client.lustre.setLayoutOf(fid, layoutTemplateOf(value, fid), await creatorOf(ctx));
+    } catch (e) {
+      if (isKlError(e, 'EINVAL')) this.#log.warn({ fid, reason: e.reason }, `Refused a ${name} value`);
+      throw e;
+    }
   }
 
-  getxattr(_ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
-    return this.#client.inodes.getxattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
+  /**
+   * The root's lustre.lov is the filesystem default when it has none of its own, as on Lustre, where
+   * the root's layout is the default (`lfs getstripe` of a directory without a default shows it).
+   */
+  async getxattr(_ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
+    try {
+      return await this.#client.inodes.getxattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
+    } catch (e) {
+      if (name !== LUSTRE_LOV_XATTR || nodeid !== FUSE_ROOT_ID || !isKlError(e, 'ENODATA')) throw e;
+      return Buffer.from(JSON.stringify(this.#client.config.defaultLayout));
+    }
   }
 
   /** As the caller: trusted.* names are listed to root only. */
@@ -280,15 +342,20 @@ export class KlFuseOps implements FuseOps {
 
   /**
    * FOPEN_KEEP_CACHE only when mtime and size match this mount's previous open: otherwise the kernel
-   * drops the file's pages, and its cached attributes too (a notification before the reply), so reads
-   * see the size the MDT just gave.
+   * drops the file's pages, and its cached attributes too (a notification before the reply) unless the
+   * attributes it last got from us already carry this mtime and size, so reads see the size the MDT
+   * just gave. (The kernel changes cached attributes on its own only for writes and truncates through
+   * this mount, and then it drops them itself.)
    */
   async #cacheFlags(nodeid: number, node: Node, flags: number): Promise<number> {
     const entry = this.#inodes.get(nodeid);
     const stamp = openStampOf(node.attr);
     const keep = entry.openStamp === stamp;
     entry.openStamp = stamp;
-    if (!keep) await this.#channel?.invalidateInode(nodeid, -1, 0);
+    if (!keep && entry.sentStamp !== stamp) {
+      await this.#channel?.invalidateInode(nodeid, -1, 0);
+      entry.sentStamp = undefined;
+    }
     return (keep ? FOPEN_KEEP_CACHE : 0) | appendFlags(flags);
   }
 
@@ -297,13 +364,17 @@ export class KlFuseOps implements FuseOps {
     if (!sink.plus || !e.node) return sink.add(dirent);
     const entry = this.#entry(e.node);
     if (sink.add(dirent, entry)) return true;
+    const inode = this.#inodes.get(entry.nodeid);
+    inode.sentStamp = undefined; // not sent after all: what the kernel holds is unknown
     this.#inodes.forget(entry.nodeid, 1);
     return false;
   }
 
   /** An entry reply: counts the kernel's lookup of its node id. */
   #entry(node: Node): EntryOut {
-    const { nodeid } = this.#inodes.lookup(node.attr.fid, node.attr.ino);
+    const inode = this.#inodes.lookup(node.attr.fid, node.attr.ino);
+    inode.sentStamp = openStampOf(node.attr);
+    const { nodeid } = inode;
     return {
       nodeid,
       generation: GENERATION,
@@ -314,7 +385,9 @@ export class KlFuseOps implements FuseOps {
   }
 
   #attrOut(nodeid: number, attr: Node['attr']): AttrOut {
-    this.#inodes.get(nodeid).ino = attr.ino;
+    const inode = this.#inodes.get(nodeid);
+    inode.ino = attr.ino;
+    inode.sentStamp = openStampOf(attr);
     return { attrValidMs: this.#attrTimeoutMs, attr: fuseAttrOf(attr) };
   }
 

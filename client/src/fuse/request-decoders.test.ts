@@ -5,9 +5,11 @@ import {
   decodeBatchForgetIn,
   decodeCopyFileRangeIn,
   decodeCreateIn,
+  decodeFallocateIn,
   decodeGetattrIn,
   decodeGetxattrIn,
   decodeLinkIn,
+  decodeLseekIn,
   decodeMknodIn,
   decodeRenameIn,
   decodeSetattrIn,
@@ -245,5 +247,26 @@ describe('FUSE request decoders', () => {
       offOut: 5,
       len: 6,
     });
+  });
+
+  it('reads LSEEK and FALLOCATE, refusing short bodies', () => {
+    const big = 5 * 2 ** 40;
+    const lseek = body([
+      ['u64', 9],
+      ['u64', big],
+      ['u32', 4],
+      ['u32', 0],
+    ]);
+    expect(decodeLseekIn(lseek)).toEqual({ fh: 9, offset: big, whence: 4 });
+    const falloc = body([
+      ['u64', 3],
+      ['u64', 4096],
+      ['u64', big],
+      ['u32', 0x3],
+      ['u32', 0],
+    ]);
+    expect(decodeFallocateIn(falloc)).toEqual({ fh: 3, offset: 4096, length: big, mode: 3 });
+    expect(codeOf(() => decodeLseekIn(lseek.subarray(0, 20)))).toBe('EIO');
+    expect(codeOf(() => decodeFallocateIn(falloc.subarray(0, 28)))).toBe('EIO');
   });
 });

@@ -235,3 +235,32 @@ export function decodeCopyFileRangeIn(body: Buffer): CopyFileRangeIn {
     len: readU64(body, 40),
   };
 }
+
+/** lseek(2)'s SEEK_DATA and SEEK_HOLE, the only whences the kernel sends (it does SET/CUR/END itself). */
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
+/** fuse_lseek_in. */
+export function decodeLseekIn(body: Buffer): { fh: number; offset: number; whence: number } {
+  need(body, 24, 'LSEEK');
+  return { fh: readU64(body, 0), offset: readU64(body, 8), whence: body.readUInt32LE(16) };
+}
+
+export interface FallocateIn {
+  fh: number;
+  offset: number;
+  length: number;
+  /** fallocate(2) mode bits (FALLOC_FL_KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE: the kernel passes no others). */
+  mode: number;
+}
+
+/** fuse_fallocate_in. */
+export function decodeFallocateIn(body: Buffer): FallocateIn {
+  need(body, 32, 'FALLOCATE');
+  return {
+    fh: readU64(body, 0),
+    offset: readU64(body, 8),
+    length: readU64(body, 16),
+    mode: body.readUInt32LE(24),
+  };
+}

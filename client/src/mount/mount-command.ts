@@ -10,7 +10,15 @@ import { KlFuseOps } from '../fuse/kl-fuse-ops.ts';
 import { FuseSession } from '../fuse/session.ts';
 import { mountAt } from './mountinfo.ts';
 import { parseMountSpec } from './spec.ts';
-import { MNT_DETACH, MNT_FORCE, MS_NODEV, MS_NOSUID, mountSyscall, umount2Syscall } from './syscalls.ts';
+import {
+  MNT_DETACH,
+  MNT_FORCE,
+  MS_NODEV,
+  MS_NOSUID,
+  MS_RDONLY,
+  mountSyscall,
+  umount2Syscall,
+} from './syscalls.ts';
 import { affordableReaders } from './threadpool.ts';
 
 export const FSTYPE = 'fuse.kubelustre';
@@ -25,6 +33,8 @@ export interface MountOptions {
   readers?: number;
   /** Kernel readahead per file, in KiB (the bdi's read_ahead_kb); up to 1 MiB per READ request. */
   readAheadKb?: number;
+  /** `-o ro`: MS_RDONLY, so the kernel answers EROFS to any change (the VFS checks it before FUSE). */
+  readOnly?: boolean;
   /** Honour set-user-id bits and device files (off by default, as for any shared mount). */
   suid?: boolean;
   dev?: boolean;
@@ -114,7 +124,7 @@ function mountData(fd: number): string {
 }
 
 function mountFlags(opts: MountOptions): number {
-  return (opts.suid ? 0 : MS_NOSUID) | (opts.dev ? 0 : MS_NODEV);
+  return (opts.readOnly ? MS_RDONLY : 0) | (opts.suid ? 0 : MS_NOSUID) | (opts.dev ? 0 : MS_NODEV);
 }
 
 function timeouts(opts: MountOptions) {

@@ -16,6 +16,8 @@ export interface MountProcessOptions {
   /** Where the mount process logs (it outlives the command that started it). */
   logPath: string;
   readers?: number;
+  /** `-o` mount options, passed through as given (the mount process parses them). */
+  options?: string;
 }
 
 /**
@@ -28,6 +30,7 @@ export async function startMountProcess(o: MountProcessOptions): Promise<number>
   mkdirSync(dirname(o.logPath), { recursive: true });
   const out = openSync(o.logPath, 'a');
   const args = [MOUNT_MAIN, o.spec, mountpoint, '--key-file', o.keyFile, '--readers', String(o.readers ?? 4)];
+  if (o.options) args.push('-o', o.options);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();

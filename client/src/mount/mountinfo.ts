@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export interface MountEntry {
   mountpoint: string;
@@ -39,4 +39,31 @@ export function mountAt(path: string): MountEntry | undefined {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).findLast(
     (e) => e.mountpoint === target,
   );
+}
+
+/**
+ * The mount of filesystem type `fstype` that `path` lies under (the deepest one), or undefined. The path
+ * is made absolute and its symlinks resolved (its last component may not exist yet: lfs setstripe
+ * creates it).
+ */
+export function mountUnder(path: string, fstype: string): MountEntry | undefined {
+  const target = physicalPath(resolve(path));
+  const under = (e: MountEntry) =>
+    target === e.mountpoint || target.startsWith(`${e.mountpoint.replace(/\/$/, '')}/`);
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'))
+    .filter((e) => e.fstype === fstype && under(e))
+    .sort((a, b) => a.mountpoint.length - b.mountpoint.length)
+    .at(-1);
+}
+
+function physicalPath(abs: string): string {
+  try {
+    return realpathSync(abs);
+  } catch {
+    try {
+      return join(realpathSync(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
 }

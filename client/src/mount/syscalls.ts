@@ -21,12 +21,22 @@ const ioctlNative = libc.func('int ioctl(int fd, unsigned long request, ...)') a
   ...typedArgs: unknown[]
 ) => number;
 
+const getxattrNative = libc.func(
+  'long getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
+) as (path: string, name: string, value: Buffer | null, size: number) => number;
+const setxattrNative = libc.func(
+  'int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)',
+) as (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+
 /** mount(2) flags (Linux values). */
+export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
 export const MS_NODEV = 4;
 /** umount2(2) flags. */
 export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
+
+const ERANGE = 34;
 
 function check(result: number, what: string): void {
   if (result >= 0) return;
@@ -51,4 +61,21 @@ export function umount2Syscall(target: string, flags: number): void {
 /** ioctl(fd, request, &value) with a 32-bit argument, as FUSE_DEV_IOC_CLONE takes the fd to clone. */
 export function ioctlU32(fd: number, request: number, value: number, what: string): void {
   check(ioctlNative(fd, request, 'uint32_t *', [value]), what);
+}
+
+/** getxattr(2): the whole value (asks its size first; a value growing in between is ERANGE, retried). */
+export function getxattrSyscall(path: string, name: string): Buffer {
+  for (;;) {
+    const size = getxattrNative(path, name, null, 0);
+    check(size, `getxattr(${path}, ${name})`);
+    const value = Buffer.alloc(size);
+    const n = getxattrNative(path, name, value, size);
+    if (n < 0 && koffi.errno() === ERANGE) continue;
+    check(n, `getxattr(${path}, ${name})`);
+    return value.subarray(0, n);
+  }
+}
+
+export function setxattrSyscall(path: string, name: string, value: Buffer): void {
+  check(setxattrNative(path, name, value, value.length, 0), `setxattr(${path}, ${name})`);
 }

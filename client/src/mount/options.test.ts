@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { parseMountOptions } from './options.ts';
+
+describe('parseMountOptions', () => {
+  it('reads flags and timeouts, later options winning', () => {
+    expect(parseMountOptions(undefined)).toEqual({ readOnly: false, suid: false, dev: false });
+    expect(parseMountOptions('ro,suid,entry_timeout=0.5,attr_timeout=2')).toEqual({
+      readOnly: true,
+      suid: true,
+      dev: false,
+      entryTimeoutMs: 500,
+      attrTimeoutMs: 2000,
+    });
+    expect(parseMountOptions('ro,rw,defaults').readOnly).toBe(false);
+  });
+
+  it('refuses unknown options and bad timeouts with EINVAL', () => {
+    for (const bad of [
+      'rox',
+      'ro=1',
+      'entry_timeout',
+      'entry_timeout=',
+      'attr_timeout=-1',
+      'attr_timeout=x',
+    ]) {
+      expect(() => parseMountOptions(bad)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    }
+  });
+});
