@@ -1,10 +1,15 @@
 import { KlError } from '@kubelustre/protocol/errors.ts';
 import { EOF_EXTENT } from '@kubelustre/protocol/layout/types.ts';
 import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '@kubelustre/protocol/messages/ost.ts';
 import type { Attr } from './attr.ts';
 import { PrefetchBuffer, ReadaheadWindow } from './io/readahead.ts';
+import type { SeekWhence } from './io/seek.ts';
 import { canReadWith, canWriteWith, O_APPEND } from './mode.ts';
 import type { OpenFile, OpenFileTable } from './open-file.ts';
+
+/** fallocate modes served: allocate, allocate without growing, punch a hole (Linux wants KEEP_SIZE with it). */
+const FALLOCATE_MODES = new Set([0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE]);
 
 /**
  * One open of a regular file (an open file description): its flags, its own position, its readahead
@@ -21,6 +26,8 @@ export class FileHandle {
   readonly flags: number;
   readonly #file: OpenFile;
   readonly #table: OpenFileTable;
+  /** Drops this handle's share of the client's open of the file on the MDT. */
+  readonly #releaseOpen: () => void;
   #position = 0;
   #closed = false;
   #seenErrorSeq: number;
@@ -28,11 +35,12 @@ export class FileHandle {
   readonly #prefetch: PrefetchBuffer;
   #prefetchVersion: number;
 
-  constructor(file: OpenFile, table: OpenFileTable, flags: number) {
+  constructor(file: OpenFile, table: OpenFileTable, flags: number, releaseOpen: () => void) {
     this.fid = file.fid;
     this.flags = flags;
     this.#file = file;
     this.#table = table;
+    this.#releaseOpen = releaseOpen;
     this.#seenErrorSeq = file.errorSeq;
     const { settings, readaheadBudget } = table.deps;
     this.#readahead = new ReadaheadWindow(settings.readahead);
@@ -107,6 +115,45 @@ export class FileHandle {
     await this.#file.truncate(size);
   }
 
+  /**
+   * lseek(2) with SEEK_DATA or SEEK_HOLE: the first data (or hole) offset at or after `offset`, over the
+   * whole layout (OST objects asked with ost.seek, DoM bytes count as data, uninstantiated components as
+   * holes) with this client's unflushed writes counted as data; SEEK_HOLE finds the end of the file at the
+   * latest. ENXIO when `offset` is negative or at or past the end, or no data follows (SEEK_DATA). Moves
+   * the handle's position to the answer, as lseek does. Hole granularity is the OSTs' filesystem block.
+   */
+  async seek(offset: number, whence: SeekWhence): Promise<number> {
+    this.#checkOpen();
+    const found = await this.#file.seek(offset, whence);
+    this.#position = found;
+    return found;
+  }
+
+  /**
+   * fallocate(2). `mode` 0 reserves [offset, offset + length) and extends the size to its end;
+   * FALLOC_FL_KEEP_SIZE reserves without extending; FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+   * deallocates the range, which then reads as zeros. Other modes (and PUNCH_HOLE alone) answer ENOTSUP
+   * (EOPNOTSUPP), as Linux does. EINVAL for a negative offset or a length below 1; a handle open for
+   * writing is needed (EBADF); EFBIG past the layout's end (a punch there is cut at it: nothing lies
+   * beyond).
+   */
+  async fallocate(mode: number, offset: number, length: number): Promise<void> {
+    this.#checkOpen();
+    // In vfs_fallocate's order: the range, the mode, then the open mode.
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 1)
+      throw new KlError('EINVAL', `bad fallocate range: offset ${offset}, length ${length}`);
+    if (!FALLOCATE_MODES.has(mode))
+      throw new KlError('ENOTSUP', `fallocate mode 0x${mode.toString(16)} is not supported`);
+    if (!canWriteWith(this.flags)) throw new KlError('EBADF', `${this.fid} is not open for writing`);
+    if ((mode & FALLOC_FL_PUNCH_HOLE) === 0) {
+      this.#checkWithinLayout(offset, length);
+      await this.#file.fallocate(mode, offset, length);
+      return;
+    }
+    const end = Math.min(offset + length, this.#layoutEnd());
+    if (end > offset) await this.#file.fallocate(mode, offset, end - offset);
+  }
+
   /** Makes data and size durable (see OpenFile.fsync); reports a write-back error not yet reported. */
   async fsync(datasync = false): Promise<void> {
     this.#checkOpen();
@@ -131,7 +178,8 @@ export class FileHandle {
 
   /**
    * Flushes (the data reaches the OSTs' page cache, which survives the OST process being killed) and
-   * publishes the size; the handle is closed even when that fails, and the failure is reported.
+   * publishes the size; the handle is closed even when that fails, and the failure is reported. The
+   * last handle of this client on the file then sends mdt.close without waiting for it (see MdtOpens).
    */
   async close(): Promise<void> {
     this.#checkOpen();
@@ -141,6 +189,7 @@ export class FileHandle {
       await this.#file.flush();
     } finally {
       this.#table.release(this.#file);
+      this.#releaseOpen();
     }
     this.#reportError();
   }
@@ -158,12 +207,18 @@ export class FileHandle {
 
   /** A write past the end of a layout whose last component stops short of EOF fails now, not at flush. */
   #checkWithinLayout(offset: number, length: number): void {
-    const last = this.#file.io.layout?.components.at(-1);
     const end = offset + length;
     if (!Number.isSafeInteger(end)) throw new KlError('EFBIG', `file offset ${end} is too big`);
-    if (last && last.end !== EOF_EXTENT && end > last.end) {
-      throw new KlError('EFBIG', `${this.fid}'s layout ends at ${last.end}; cannot write up to ${end}`);
+    const layoutEnd = this.#layoutEnd();
+    if (end > layoutEnd) {
+      throw new KlError('EFBIG', `${this.fid}'s layout ends at ${layoutEnd}; cannot write up to ${end}`);
     }
+  }
+
+  /** Where the layout's last component ends (the largest safe integer when it reaches EOF). */
+  #layoutEnd(): number {
+    const last = this.#file.io.layout?.components.at(-1);
+    return last && last.end !== EOF_EXTENT ? last.end : Number.MAX_SAFE_INTEGER;
   }
 
   /** Prefetched bytes from before a write or truncate through this client are stale. */

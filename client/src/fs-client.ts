@@ -6,6 +6,7 @@ import { RpcClient } from '@kubelustre/protocol/wire/rpc-client.ts';
 import { ROOT_FID } from './attr.ts';
 import { InodeApi } from './inode-api.ts';
 import { LustreApi } from './lustre-api.ts';
+import { MdtOpens } from './mdt-opens.ts';
 import { DEFAULT_IO_SETTINGS, type IoSettings, newBudgets, OpenFileTable } from './open-file.ts';
 import { PathApi } from './path-api.ts';
 import { PathResolver } from './path-resolver.ts';
@@ -42,6 +43,7 @@ export class KlClient {
   readonly #watcher: ConfigWatcher;
   readonly #targets: TargetConnections;
   readonly #files: OpenFileTable;
+  readonly #opens: MdtOpens;
   readonly inodes: InodeApi;
   readonly paths: PathApi;
   readonly lustre: LustreApi;
@@ -69,8 +71,14 @@ export class KlClient {
     });
     const settings = { ...DEFAULT_IO_SETTINGS, ...opts.io };
     this.#files = new OpenFileTable({ targets: this.#targets, log, settings, ...newBudgets(settings) });
+    this.#opens = new MdtOpens({
+      targets: this.#targets,
+      log,
+      onOpenLost: (fid, e) => this.#files.find(fid)?.fail(e),
+    });
     const defaultCaller = opts.caller ?? ROOT_CALLER;
-    this.inodes = new InodeApi({ targets: this.#targets, files: this.#files, defaultCaller, log });
+    const files = this.#files;
+    this.inodes = new InodeApi({ targets: this.#targets, files, opens: this.#opens, defaultCaller, log });
     const resolver = new PathResolver(this.inodes, ROOT_FID);
     this.paths = new PathApi(this.inodes, resolver, defaultCaller);
     const config = () => this.config;
@@ -119,8 +127,9 @@ export class KlClient {
   }
 
   /**
-   * Flushes every file still open (errors logged: their handles were never closed to report them) and
-   * closes every connection; calls still waiting fail with ESHUTDOWN.
+   * Flushes every file still open (errors logged: their handles were never closed to report them),
+   * closes them on the MDT (an orphan only we kept open is destroyed now, not at our eviction), waits for
+   * every close in flight, and closes every connection; calls still waiting fail with ESHUTDOWN.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -128,6 +137,7 @@ export class KlClient {
     await this.#files.flushAll((fid, e) =>
       this.#opts.log.warn({ fid, err: e.message }, 'Flush of a file left open failed at client close'),
     );
+    await this.#opens.closeAll();
     this.#closeConnections();
   }
 

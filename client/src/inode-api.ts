@@ -4,6 +4,7 @@ import type { Logger } from '@kubelustre/protocol/log.ts';
 import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
 import type { Attr, DirEntry, Node } from './attr.ts';
 import { FileHandle } from './file-handle.ts';
+import type { MdtOpens } from './mdt-opens.ts';
 import { canWriteWith, isDir, isLnk, isReg, O_TRUNC, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './mode.ts';
 import type { OpenFileTable } from './open-file.ts';
 import { checkName } from './path.ts';
@@ -44,6 +45,14 @@ export interface CreateOptions {
   rdev?: number;
 }
 
+/** What a create request carries beside the name, mode and owner. */
+interface EntryExtras {
+  exclusive: boolean;
+  target?: string;
+  layout?: Layout;
+  rdev?: number;
+}
+
 export interface ReaddirPage {
   entries: DirEntry[];
   eof: boolean;
@@ -52,6 +61,8 @@ export interface ReaddirPage {
 export interface InodeApiDeps {
   targets: TargetConnections;
   files: OpenFileTable;
+  /** This client's opens on the MDT. */
+  opens: MdtOpens;
   /** Whose permissions apply when a call names no caller. */
   defaultCaller: Caller;
   log: Logger;
@@ -242,6 +253,8 @@ export class InodeApi {
    * Opens a regular file for I/O (directories are read with readdir: EISDIR; symlinks are not followed
    * at this level: ELOOP). Permission by flags, unless `created` says this open created the file (the
    * kernel lets a creator write a file whose mode denies it); O_TRUNC truncates when opened for writing.
+   * This client's first open of a file is recorded on the MDT (mdt.open), which keeps the file's data
+   * while it is open even if every name of it is unlinked; its fresh attributes spare a getattr.
    */
   async open(
     file: string | Node,
@@ -249,13 +262,20 @@ export class InodeApi {
     caller = this.#caller(),
     opts: { created?: boolean } = {},
   ): Promise<FileHandle> {
-    const node = typeof file === 'string' ? await this.getnode(file) : file;
-    const { attr } = node;
-    if (isDir(attr.mode)) throw new KlError('EISDIR', `${attr.fid} is a directory`);
-    if (isLnk(attr.mode)) throw new KlError('ELOOP', `${attr.fid} is a symlink`);
-    if (!isReg(attr.mode)) throw new KlError('ENXIO', `${attr.fid} is a special file; it has no data here`);
-    if (!opts.created) checkOpen(attr, caller, flags, attr.fid);
-    const handle = new FileHandle(this.#deps.files.acquire(attr, node.layout), this.#deps.files, flags);
+    const given = typeof file === 'string' ? undefined : file;
+    if (given) checkOpenable(given.attr, flags, caller, opts.created);
+    const fid = given?.attr.fid ?? (file as string);
+    const { files, opens } = this.#deps;
+    const fresh = await opens.acquire(fid);
+    let handle: FileHandle;
+    try {
+      const node = fresh ?? given ?? (await this.getnode(fid));
+      if (!given) checkOpenable(node.attr, flags, caller, opts.created);
+      handle = new FileHandle(files.acquire(node.attr, node.layout), files, flags, () => opens.release(fid));
+    } catch (e) {
+      opens.release(fid);
+      throw e;
+    }
     if ((flags & O_TRUNC) !== 0 && canWriteWith(flags)) {
       await handle.truncate(0).catch(async (e) => {
         await handle.close().catch(() => undefined);
@@ -265,19 +285,59 @@ export class InodeApi {
     return handle;
   }
 
+  /**
+   * open(2) with O_CREAT of a name the caller found missing (FUSE's CREATE), in one MDT round trip
+   * (mdt.create_open): creates a regular file as `create` does and opens it with `flags`, without a
+   * permission check on the new file (the kernel lets its creator write it) and without truncating.
+   * With `exclusive: false` a file someone else created meanwhile is opened instead. Answers the node
+   * (for the entry reply) and the handle.
+   */
+  async createOpen(
+    parent: DirRef,
+    name: string,
+    mode: number,
+    flags: number,
+    opts: CreateOptions = {},
+    caller = this.#caller(),
+  ): Promise<{ node: Node; handle: FileHandle }> {
+    if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG)
+      throw new KlError('EINVAL', `createOpen makes regular files; use create for special files`);
+    const req = await this.#entryRequest(parent, name, S_IFREG | (mode & 0o7777), caller, {
+      exclusive: opts.exclusive ?? true,
+      ...(opts.layout && { layout: opts.layout }),
+    });
+    const { reply } = await this.#mdt().call(mdtOps.createOpen, req);
+    const { node } = reply;
+    const { files, opens } = this.#deps;
+    opens.adopt(node, reply.leaseMs);
+    const file = files.acquire(node.attr, node.layout);
+    const handle = new FileHandle(file, files, flags, () => opens.release(node.attr.fid));
+    return { node, handle };
+  }
+
+  /** Resolves once every mdt.close this client sent so far was answered (closes are not waited for). */
+  settleCloses(): Promise<void> {
+    return this.#deps.opens.settled();
+  }
+
   async #makeEntry(
     parent: DirRef,
     name: string,
     mode: number,
     caller: Caller,
-    extra: { exclusive: boolean; target?: string; layout?: Layout; rdev?: number },
+    extra: EntryExtras,
   ): Promise<Node> {
+    const req = await this.#entryRequest(parent, name, mode, caller, extra);
+    return (await this.#mdt().call(mdtOps.create, req)).reply;
+  }
+
+  /** An mdt.create request, after the checks for adding `name` to `parent`. */
+  async #entryRequest(parent: DirRef, name: string, mode: number, caller: Caller, extra: EntryExtras) {
     checkName(name);
     const dir = typeof parent === 'string' ? await this.getattr(parent) : parent;
     checkCanAddEntry(dir, caller, `directory ${dir.fid}`);
     const owner = newInodeOwnership(dir, caller, mode);
-    const req = { parent: dir.fid, name, ...owner, ...extra };
-    return (await this.#mdt().call(mdtOps.create, req)).reply;
+    return { parent: dir.fid, name, ...owner, ...extra };
   }
 
   async #removeEntry(parent: DirRef, name: string, dir: boolean, caller: Caller): Promise<void> {
@@ -362,6 +422,14 @@ export class InodeApi {
   #caller(): Caller {
     return this.#deps.defaultCaller;
   }
+}
+
+/** What open(2) checks before any I/O: the file type, then permission by flags (not for its creator). */
+function checkOpenable(attr: Attr, flags: number, caller: Caller, created = false): void {
+  if (isDir(attr.mode)) throw new KlError('EISDIR', `${attr.fid} is a directory`);
+  if (isLnk(attr.mode)) throw new KlError('ELOOP', `${attr.fid} is a symlink`);
+  if (!isReg(attr.mode)) throw new KlError('ENXIO', `${attr.fid} is a special file; it has no data here`);
+  if (!created) checkOpen(attr, caller, flags, attr.fid);
 }
 
 function fidOf(ref: DirRef): string {

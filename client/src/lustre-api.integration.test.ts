@@ -3,7 +3,9 @@ import { isKlError } from '@kubelustre/protocol/errors.ts';
 import { parseSetstripeArgs } from '@kubelustre/protocol/layout/setstripe-args.ts';
 import { pool } from '@kubelustre/protocol/messages/mgs.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT_FID } from './attr.ts';
 import type { KlClient } from './fs-client.ts';
+import { O_RDWR } from './mode.ts';
 import { type ClientCluster, startClientCluster } from './testing/client-cluster.ts';
 
 const template = (args: string) => parseSetstripeArgs(args).layout!;
@@ -50,6 +52,42 @@ describe('layouts', () => {
   it('refuses a template naming an OST that does not exist', async () => {
     const refused = await client.lustre.setstripe('/nowhere', template('-c 1 -i 9')).catch((e: unknown) => e);
     expect(isKlError(refused, 'EINVAL')).toBe(true);
+  });
+});
+
+describe('layouts by FID (for the FUSE adapter)', () => {
+  const user = { uid: 1000, gid: 1000, groups: [] };
+
+  it('gets and sets a directory default by FID, for its owner only', async () => {
+    const dir = await client.paths.mkdir('/byfid');
+    expect(await client.lustre.getLayoutOf(dir.fid)).toEqual({
+      fid: dir.fid,
+      isDirectory: true,
+      layout: undefined,
+    });
+    const stored = await client.lustre.setLayoutOf(dir.fid, template('-c 2 -S 256K'));
+    expect(stored!.components[0]).toMatchObject({ stripeCount: 2, stripeSize: 256 * 1024 });
+    expect((await client.lustre.getLayoutOf(dir.fid)).layout).toEqual(stored);
+    const denied = await client.lustre.setLayoutOf(dir.fid, template('-c 1'), user).catch((e: unknown) => e);
+    expect(isKlError(denied, 'EPERM')).toBe(true);
+    const invalid = await client.lustre.setLayoutOf(dir.fid, template('-c 1 -i 9')).catch((e: unknown) => e);
+    expect(isKlError(invalid, 'EINVAL')).toBe(true);
+  });
+
+  it("sets an empty file's layout by FID, which a handle open on it writes through at once", async () => {
+    const node = await client.inodes.create(ROOT_FID, 'laid-out', 0o644);
+    const h = await client.inodes.open(node, O_RDWR);
+    const denied = await client.lustre
+      .setLayoutOf(node.attr.fid, template('-c 2'), user)
+      .catch((e: unknown) => e);
+    expect(isKlError(denied, 'EACCES')).toBe(true);
+    await client.lustre.setLayoutOf(node.attr.fid, template('-c 2 -S 64K'));
+    await h.write(randomBytes(128 * 1024), 0);
+    await h.close();
+    const { layout } = await client.lustre.getLayoutOf(node.attr.fid);
+    expect(layout!.components[0]!.objects).toHaveLength(2);
+    const refused = await client.lustre.setLayoutOf(node.attr.fid, template('-c 1')).catch((e: unknown) => e);
+    expect(isKlError(refused, 'EEXIST')).toBe(true);
   });
 });
 

@@ -77,6 +77,39 @@ export class LustreApi {
     return reply.layout;
   }
 
+  /**
+   * getLayout by FID (for the FUSE adapter's lustre.lov xattr): a file's layout, or a directory's default
+   * layout (undefined when it has none). Reading a directory's default needs no permission beyond what
+   * the caller needed to reach the FID, as getxattr of lustre.lov.
+   */
+  async getLayoutOf(fid: string, caller = this.#deps.defaultCaller): Promise<LayoutInfo> {
+    const node = await this.#deps.inodes.getnode(fid);
+    if (!isDir(node.attr.mode)) return { fid, isDirectory: false, layout: node.layout };
+    return { fid, isDirectory: true, layout: await this.#dirDefault(fid, caller) };
+  }
+
+  /**
+   * setstripe by FID (for the FUSE adapter: setxattr of lustre.lov, or a layout set on a file it just
+   * created). The template is validated against the filesystem (OST count, pools) first: EINVAL. On a
+   * directory it sets the default layout (its owner or root: EPERM otherwise); on a regular file it
+   * replaces the layout (write permission: EACCES), which the MDT allows only while the file holds no
+   * data (EEXIST otherwise). A handle this client has open on the file takes the new layout at once.
+   * Answers the layout stored.
+   */
+  async setLayoutOf(
+    fid: string,
+    template: Layout,
+    caller = this.#deps.defaultCaller,
+  ): Promise<Layout | undefined> {
+    validateTemplate(template, this.#validateContext());
+    const node = await this.#deps.inodes.getnode(fid);
+    this.#checkMayChangeLayout(node, caller, fid);
+    const { reply } = await this.#deps.targets.mdt().call(mdtOps.setLayout, { fid, layout: template });
+    // getnode hands the new layout to the file's open state, if this client has it open.
+    if (isReg(node.attr.mode)) await this.#deps.inodes.getnode(fid);
+    return reply.layout;
+  }
+
   /** lfs setstripe -d: the directory's new files take the parent's or the filesystem's default again. */
   async removeDirDefault(path: string, caller = this.#deps.defaultCaller): Promise<void> {
     const node = await this.#deps.resolver.resolve(path, caller, true);

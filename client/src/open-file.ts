@@ -2,10 +2,12 @@ import type { KlError } from '@kubelustre/protocol/errors.ts';
 import type { Layout } from '@kubelustre/protocol/layout/types.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '@kubelustre/protocol/messages/ost.ts';
 import type { Attr, Timespec } from './attr.ts';
 import { ByteBudget } from './io/byte-budget.ts';
 import { Limiter } from './io/limiter.ts';
 import type { ReadaheadOptions } from './io/readahead.ts';
+import { type SeekWhence, seekFile } from './io/seek.ts';
 import { StripedIo } from './io/striped-io.ts';
 import { WritebackCache, type WritebackOptions } from './io/writeback.ts';
 import type { TargetConnections } from './targets.ts';
@@ -94,10 +96,16 @@ export class OpenFile {
     return Math.max(this.#attr.size, this.#writtenEnd);
   }
 
-  /** Attributes as this client sees them: the MDT's, with its own writes' size and mtime on top. */
+  /**
+   * Attributes as this client sees them: the MDT's, with its own unpublished writes' size, mtime and
+   * ctime on top (ctime as mdt.size_update will set it: moved with mtime, never backwards), so a stat
+   * between a write and its flush sees both times change, as on a local filesystem.
+   */
   get attr(): Attr {
     const attr = { ...this.#attr, size: this.size };
-    if (this.#sizePending && laterThan(this.#lastWriteTime, attr.mtime)) attr.mtime = this.#lastWriteTime;
+    if (!this.#sizePending) return attr;
+    if (laterThan(this.#lastWriteTime, attr.mtime)) attr.mtime = this.#lastWriteTime;
+    if (laterThan(this.#lastWriteTime, attr.ctime)) attr.ctime = this.#lastWriteTime;
     return attr;
   }
 
@@ -113,6 +121,11 @@ export class OpenFile {
   /** The latest write-back error if one happened after `seenSeq` (each handle reports it once). */
   errorSince(seenSeq: number): KlError | undefined {
     return this.#errorSeq > seenSeq ? this.#lastError : undefined;
+  }
+
+  /** Records an error that happened outside write-back (the file was lost with an eviction). */
+  fail(e: KlError): void {
+    this.#recordError(e);
   }
 
   /** Takes what the MDT just said about the file (at open, stat, after setattr). */
@@ -190,6 +203,36 @@ export class OpenFile {
     this.refresh(reply.attr, reply.layout);
   }
 
+  /**
+   * lseek(SEEK_DATA / SEEK_HOLE) within the size this client knows: the objects are asked (ost.seek),
+   * and bytes this client still holds (dirty or in flight) count as data wherever the objects have holes.
+   */
+  seek(offset: number, whence: SeekWhence): Promise<number> {
+    const size = this.size;
+    const held = this.writeback.heldRanges();
+    return seekFile(offset, whence, size, held, (at, w) => this.io.seek(at, w, size));
+  }
+
+  /**
+   * fallocate(2), mode already checked by the handle. Reserving instantiates and reserves the objects'
+   * shares; without FALLOC_FL_KEEP_SIZE it raises the size, pushed to the MDT with the next flush as a
+   * write's would be. Punching first flushes write-back, so no older dirty byte lands in the hole after
+   * it is punched, then punches every object's share (and zeroes DoM bytes); it changes mtime, not size.
+   */
+  async fallocate(mode: number, offset: number, length: number): Promise<void> {
+    this.#dataVersion++;
+    if ((mode & FALLOC_FL_PUNCH_HOLE) !== 0) {
+      await this.writeback.flush();
+      await this.io.punchHole(offset, length, this.size);
+    } else {
+      await this.io.allocate(offset, length, mode);
+      if ((mode & FALLOC_FL_KEEP_SIZE) !== 0 || offset + length <= this.size) return;
+      this.#writtenEnd = offset + length;
+    }
+    this.#sizePending = true;
+    this.#lastWriteTime = nowTimespec();
+  }
+
   /** Stops background work once the last handle is closed (after its flush). */
   close(): void {
     this.writeback.close();
@@ -213,7 +256,7 @@ export class OpenFile {
   #recordError(e: KlError): void {
     this.#deps.log.warn(
       { fid: this.fid, err: e.message },
-      'Write-back failed; the next fsync or close reports it',
+      'File I/O failed; the next fsync or close reports it',
     );
     this.#errorSeq++;
     this.#lastError = e;

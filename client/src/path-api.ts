@@ -181,8 +181,7 @@ export class PathApi {
     });
     if (!existing) {
       const exclusive = (flags & O_EXCL) !== 0;
-      const created = await this.#inodes.create(parent.attr, name, mode, { exclusive }, caller);
-      return this.#inodes.open(created, flags & ~O_TRUNC, caller, { created: true });
+      return (await this.#inodes.createOpen(parent.attr, name, mode, flags, { exclusive }, caller)).handle;
     }
     if ((flags & O_EXCL) !== 0) throw new KlError('EEXIST', `${path} exists`);
     if (!isLnk(existing.attr.mode)) return this.#inodes.open(existing, flags, caller);

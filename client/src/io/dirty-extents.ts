@@ -28,6 +28,11 @@ export class DirtyExtents {
     return last ? last.offset + last.length : 0;
   }
 
+  /** Where the dirty bytes are, in file order. */
+  ranges(): Array<{ offset: number; length: number }> {
+    return this.#extents.map((e) => ({ offset: e.offset, length: e.length }));
+  }
+
   /** Adds `data` (kept by reference); answers how many more bytes are now held. */
   insert(offset: number, data: Buffer): number {
     if (data.length === 0) return 0;

@@ -1,14 +1,19 @@
-import { KlError } from '@kubelustre/protocol/errors.ts';
+import { isKlError, KlError } from '@kubelustre/protocol/errors.ts';
 import { componentsFor, objectSizeForFileSize, planIo } from '@kubelustre/protocol/layout/math.ts';
 import { EOF_EXTENT, type Layout } from '@kubelustre/protocol/layout/types.ts';
 import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
 import * as ostOps from '@kubelustre/protocol/messages/ost.ts';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '@kubelustre/protocol/messages/ost.ts';
 import type { TargetConnections } from '../targets.ts';
 import type { Limiter } from './limiter.ts';
 import { type ObjectRpc, objectRpcs } from './object-rpcs.ts';
+import { type SeekWhence, seekInLayout } from './seek.ts';
+import { type ObjectRange, objectRanges } from './stripe-ranges.ts';
 
 /** The most object ids one ost.sync names (the message's limit). */
 const SYNC_IDS_MAX = 4096;
+/** Zeros one mdt.dom_write carries when a hole is punched in DoM data (frames carry up to 8 MiB). */
+const DOM_ZERO_BYTES_MAX = 4 * 1024 * 1024;
 
 /**
  * Moves one file's bytes between the caller and where its layout puts them: OST objects, the MDT (DoM),
@@ -101,6 +106,81 @@ export class StripedIo {
         }),
       ),
     );
+  }
+
+  /**
+   * SEEK_DATA / SEEK_HOLE from `offset` in a file of `size` bytes as its objects and DoM data see it
+   * (seekInLayout: one ost.seek per stripe object of a component, in parallel within the RPC limit).
+   */
+  seek(offset: number, whence: SeekWhence, size: number): Promise<number | undefined> {
+    return seekInLayout(this.#layout, size, offset, whence, (object, objOffset, w) =>
+      this.#limiter.run(async () => {
+        const ost = await this.#targets.ost(object.ostIdx);
+        try {
+          const req = { objId: object.objId, offset: objOffset, whence: w };
+          return (await ost.call(ostOps.seek, req)).reply.offset;
+        } catch (e) {
+          // Past the object's end (or an object never written): no data there, and a hole.
+          if (isKlError(e, 'ENXIO')) return undefined;
+          throw e;
+        }
+      }),
+    );
+  }
+
+  /**
+   * fallocate(2) without FALLOC_FL_PUNCH_HOLE: instantiates the components [offset, offset + length)
+   * overlaps (as a write would), then reserves each OST object's share with one ost.fallocate. `mode`
+   * (0 or FALLOC_FL_KEEP_SIZE) goes to the objects as is, so they grow as writes would grow them. DoM
+   * bytes live in the MDT's database: there is nothing to reserve.
+   */
+  async allocate(offset: number, length: number, mode: number): Promise<void> {
+    const layout = await this.instantiate(offset, length);
+    await this.#fallocateObjects(objectRanges(layout, offset, length), mode);
+  }
+
+  /**
+   * FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE over [offset, offset + length) of a file of `size` bytes:
+   * each instantiated object's share is punched; uninstantiated components are holes already; DoM bytes
+   * below the size are overwritten with zeros (mdt.dom_write), the MDT keeping no sparse map of them.
+   */
+  async punchHole(offset: number, length: number, size: number): Promise<void> {
+    if (!this.#layout) return;
+    const mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    await Promise.all([
+      this.#fallocateObjects(objectRanges(this.#layout, offset, length), mode),
+      this.#zeroDom(offset, Math.min(offset + length, size)),
+    ]);
+  }
+
+  async #fallocateObjects(ranges: readonly ObjectRange[], mode: number): Promise<void> {
+    await Promise.all(
+      ranges.map((r) =>
+        this.#limiter.run(async () => {
+          const ost = await this.#targets.ost(r.object.ostIdx);
+          await ost.call(ostOps.fallocate, {
+            objId: r.object.objId,
+            mode,
+            offset: r.objOffset,
+            length: r.length,
+          });
+          this.#noteUnsynced(r.object.ostIdx, r.object.objId);
+        }),
+      ),
+    );
+  }
+
+  /** Writes zeros over the DoM bytes in [from, to), in RPCs of at most DOM_ZERO_BYTES_MAX. */
+  async #zeroDom(from: number, to: number): Promise<void> {
+    const dom = this.#layout?.components[0];
+    if (dom?.pattern !== 'mdt') return;
+    const end = Math.min(to, dom.end);
+    const zeros = Buffer.alloc(Math.max(0, Math.min(DOM_ZERO_BYTES_MAX, end - from)));
+    for (let at = from; at < end; at += zeros.length) {
+      const piece = zeros.subarray(0, Math.min(zeros.length, end - at));
+      await this.#targets.mdt().call(mdtOps.domWrite, { fid: this.#fid, offset: at, sync: false }, piece);
+      this.#domUnsynced = true;
+    }
   }
 
   /**

@@ -85,6 +85,14 @@ export class WritebackCache {
     this.#dirty.overlay(target, targetOffset);
   }
 
+  /** Where the bytes this cache holds (dirty or in flight) are: data the objects may not have yet. */
+  heldRanges(): Array<{ offset: number; length: number }> {
+    const inflight = [...this.#rounds].flatMap((r) =>
+      r.extents.map((e) => ({ offset: e.offset, length: e.length })),
+    );
+    return [...inflight, ...this.#dirty.ranges()];
+  }
+
   /** Writes out everything dirty when called; resolves once it has reached the targets (or failed). */
   async flush(): Promise<void> {
     await this.#startRound();

@@ -35,29 +35,25 @@ export const Node = Type.Object({ attr: Attr, layout: Type.Optional(Layout) });
 export const getattr = defineOp(200, 'mdt.getattr', Type.Object({ fid: Fid }), Node);
 export const lookup = defineOp(201, 'mdt.lookup', Type.Object({ parent: Fid, name: Name }), Node);
 
+/** What mdt.create and mdt.create_open take. */
+const CreateRequest = Type.Object({
+  parent: Fid,
+  name: Name,
+  mode: Type.Integer({ minimum: 0 }),
+  uid: Type.Integer({ minimum: 0 }),
+  gid: Type.Integer({ minimum: 0 }),
+  rdev: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Symlink target. */
+  target: Type.Optional(Type.String({ minLength: 1, maxLength: 4095 })),
+  layout: Type.Optional(Layout),
+  /** O_EXCL: fail with EEXIST when the name exists; otherwise an existing regular file is returned. */
+  exclusive: Type.Boolean(),
+});
 /**
  * Creates a file, directory, symlink or special file. A regular file takes `layout` if given, else its
  * parent's default layout, else the filesystem's; its objects are allocated lazily, on first write.
  */
-export const create = defineOp(
-  202,
-  'mdt.create',
-  Type.Object({
-    parent: Fid,
-    name: Name,
-    mode: Type.Integer({ minimum: 0 }),
-    uid: Type.Integer({ minimum: 0 }),
-    gid: Type.Integer({ minimum: 0 }),
-    rdev: Type.Optional(Type.Integer({ minimum: 0 })),
-    /** Symlink target. */
-    target: Type.Optional(Type.String({ minLength: 1, maxLength: 4095 })),
-    layout: Type.Optional(Layout),
-    /** O_EXCL: fail with EEXIST when the name exists; otherwise an existing regular file is returned. */
-    exclusive: Type.Boolean(),
-  }),
-  Node,
-  true,
-);
+export const create = defineOp(202, 'mdt.create', CreateRequest, Node, true);
 
 export const unlink = defineOp(
   203,
@@ -231,4 +227,51 @@ export const fid2path = defineOp(
   'mdt.fid2path',
   Type.Object({ fid: Fid }),
   Type.Object({ path: Type.String() }),
+);
+
+/**
+ * Records that the calling client has the file open (Lustre's MDS_OPEN; one per client per file: the
+ * client counts its own handles and sends this on the first). While any client has it open, unlinking
+ * the file's last name leaves it an orphan (nlink 0, objects kept) instead of freeing it. Answers the
+ * file's node (fresh attributes for close-to-open) and the lease the client must renew (`mdt.renew`)
+ * within `leaseMs`, else the MDT drops its opens.
+ */
+export const open = defineOp(
+  221,
+  'mdt.open',
+  Type.Object({ fid: Fid }),
+  Type.Object({ node: Node, leaseMs: Type.Integer({ minimum: 1 }) }),
+  true,
+);
+
+/**
+ * Drops the calling client's open of the file (its last local handle closed). The last close of an
+ * orphan frees it and puts its objects in the destroy log, in one transaction. Closing a file the
+ * client does not hold open (already closed, or dropped by eviction) succeeds.
+ */
+export const close = defineOp(222, 'mdt.close', Type.Object({ fid: Fid }), Empty, true);
+
+/**
+ * Renews the calling client's lease on its opens (Lustre's pinger keeping an export alive). `evicted`
+ * says the MDT dropped this client's opens since its last renewal because it was silent for longer than
+ * the lease; it is answered once.
+ */
+export const renew = defineOp(
+  223,
+  'mdt.renew',
+  Empty,
+  Type.Object({ evicted: Type.Boolean(), leaseMs: Type.Integer({ minimum: 1 }) }),
+  true,
+);
+
+/**
+ * open(O_CREAT) in one round trip (Lustre's open intent): mdt.create of a regular file, and mdt.open of
+ * the result for the calling client, in one transaction. Answers as mdt.open does.
+ */
+export const createOpen = defineOp(
+  224,
+  'mdt.create_open',
+  CreateRequest,
+  Type.Object({ node: Node, leaseMs: Type.Integer({ minimum: 1 }) }),
+  true,
 );

@@ -95,3 +95,25 @@ export const listObjects = defineOp(
   }),
   Type.Object({ objIds: Type.Array(ObjId), eof: Type.Boolean() }),
 );
+
+/** fallocate(2) mode bits an OST accepts (Linux's values, linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+
+/**
+ * fallocate(2) on one object: mode 0 reserves [offset, offset + length) (extending the object),
+ * FALLOC_FL_KEEP_SIZE reserves without extending, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE deallocates
+ * the range (it reads as zeros). Any other mode answers ENOTSUP. Creates a never-written object.
+ * Idempotent, like every OST op.
+ */
+export const fallocate = defineOp(
+  310,
+  'ost.fallocate',
+  Type.Object({
+    objId: ObjId,
+    mode: Type.Integer({ minimum: 0, maximum: 3 }),
+    offset: Type.Integer({ minimum: 0 }),
+    length: Type.Integer({ minimum: 1 }),
+  }),
+  Empty,
+);

@@ -8,7 +8,10 @@ import { canonicalFid } from './fid.ts';
 import { requireInode, toNode } from './inodes.ts';
 import { layoutIntent, setLayout } from './layout-ops.ts';
 import { PoolShortage } from './layouts.ts';
+import type { ClientLeases } from './leases.ts';
 import * as ns from './namespace.ts';
+import { openFile } from './open-files.ts';
+import { registerOpenHandlers } from './open-handlers.ts';
 import type { OstProxy } from './ost-proxy.ts';
 import { rename } from './rename.ts';
 import type { MutationRunner, Txn } from './reply-cache.ts';
@@ -22,6 +25,10 @@ export interface HandlerDeps {
   poolWaitMs: number;
   /** Space of the MDT's volume and inodes against its limit. */
   statfs: () => Promise<StatfsValue>;
+  /** When clients holding opens were last heard from. */
+  leases: ClientLeases;
+  /** How long a client with opens may stay silent before it is evicted. */
+  leaseMs: number;
 }
 
 /** Layout intents retry after waiting for object ids at most this often before giving up. */
@@ -34,6 +41,27 @@ export function registerMdtHandlers(rpc: RpcServer, deps: HandlerDeps): void {
   registerReads(rpc, deps);
   registerNamespaceMutations(rpc, deps);
   registerDataMutations(rpc, deps);
+  registerCreateOpen(rpc, deps);
+  registerOpenHandlers(rpc, deps);
+}
+
+/** mdt.create_open: a create that may wait for object ids, as mdt.create, plus the caller's open. */
+function registerCreateOpen(rpc: RpcServer, deps: HandlerDeps): void {
+  const { m, runner } = deps;
+  rpc.register(
+    mdt.createOpen,
+    runner.wrap(mdt.createOpen, (req, _d, txn, ctx) => {
+      deps.leases.touch(ctx.clientUuid, Date.now());
+      return withPoolWait(deps, `create and open of "${req.name}"`, () =>
+        txn(() => {
+          const created = ns.create(m, { ...req, parent: fid(req.parent) });
+          // Anything but a regular file fails here, and the transaction takes the create back with it.
+          const node = openFile(m.store, created.attr.fid, ctx.clientUuid);
+          return { reply: { node, leaseMs: deps.leaseMs } };
+        }),
+      );
+    }),
+  );
 }
 
 function registerReads(rpc: RpcServer, { m }: HandlerDeps): void {

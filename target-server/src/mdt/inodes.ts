@@ -82,6 +82,15 @@ export function allocateFid(store: Store): { fid: string; ino: number } {
   return { fid, ino: fidToIno(next) };
 }
 
+/** Inodes in use, orphans included (statfs's files in use; create's limit). */
+export function inodeCount(store: Store): number {
+  return Number(store.getMeta('inode_count') ?? '0');
+}
+
+export function addInodeCount(store: Store, delta: number): void {
+  store.setMeta('inode_count', String(inodeCount(store) + delta));
+}
+
 /** A new inode of `mode` with one link (two for a directory), owned by root, all times `t`. */
 export function newInode(fid: string, ino: number, mode: number, t: TimespecValue): Inode {
   const nlink = fileType(mode) === S_IFDIR ? 2 : 1;

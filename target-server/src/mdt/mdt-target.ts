@@ -9,8 +9,11 @@ import { targetName } from '../server/target-name.ts';
 import { pruneTombstones } from './dentries.ts';
 import { DestroyWorker, type DestroyWorkerOptions, destroyLogLength } from './destroy-worker.ts';
 import { registerMdtHandlers } from './handlers.ts';
+import { inodeCount } from './inodes.ts';
 import { LayoutPolicy } from './layouts.ts';
-import { ensureRoot, inodeCount, type Mdt } from './namespace.ts';
+import { ClientLeases, evictSilentClients, OPEN_LEASE_MS_DEFAULT, pruneEvictionNotices } from './leases.ts';
+import { ensureRoot, type Mdt } from './namespace.ts';
+import { openCount, orphanCount, releaseUnopenedOrphans } from './open-files.ts';
 import { OstProxy, type OstProxyOptions } from './ost-proxy.ts';
 import { DurableReplyCache, MutationRunner } from './reply-cache.ts';
 import { Store } from './store.ts';
@@ -28,6 +31,8 @@ export interface MdtOptions {
   configWaitMs?: number;
   /** How long one MGS config long poll waits for a change. */
   configPollWaitMs?: number;
+  /** How long a client holding opens may stay silent before its opens are dropped (eviction). */
+  openLeaseMs?: number;
   osp?: OstProxyOptions;
   destroy?: DestroyWorkerOptions;
 }
@@ -69,11 +74,25 @@ export async function startMdt(ctx: TargetContext, opts: MdtOptions = {}): Promi
   };
   const replyCache = new DurableReplyCache(store);
   const runner = new MutationRunner(store, replyCache, log);
-  registerMdtHandlers(ctx.rpc, { m, runner, osp, poolWaitMs: opts.poolWaitMs ?? 10_000, statfs });
+  const leases = new ClientLeases();
+  const leaseMs = opts.openLeaseMs ?? OPEN_LEASE_MS_DEFAULT;
+  const poolWaitMs = opts.poolWaitMs ?? 10_000;
+  registerMdtHandlers(ctx.rpc, { m, runner, osp, poolWaitMs, statfs, leases, leaseMs });
   registerMetrics(ctx.registry, store, osp);
+  const freed = store.txn(() => releaseUnopenedOrphans(m));
   const housekeeping = setInterval(() => housekeep(store, replyCache, log), HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();
-  log.info({ inodes: inodeCount(store), destroyLog: destroyLogLength(store) }, 'Started MDT');
+  // Checked several times per lease, so a silent client is evicted at most a quarter lease late.
+  const evictions = setInterval(
+    () => evictSilentClients(m, leases, leaseMs, log),
+    Math.min(HOUSEKEEPING_INTERVAL_MS, Math.max(10, Math.floor(leaseMs / 4))),
+  );
+  evictions.unref();
+  const counts = { inodes: inodeCount(store), destroyLog: destroyLogLength(store) };
+  log.info(
+    { ...counts, opens: openCount(store), orphans: orphanCount(store), orphansFreed: freed },
+    'Started MDT',
+  );
   return {
     name,
     // As Lustre's MDT, this one serves as soon as its store is open: OSTs come and go (at a cluster's
@@ -85,6 +104,7 @@ export async function startMdt(ctx: TargetContext, opts: MdtOptions = {}): Promi
     drained: (timeoutMs) => worker.drained(timeoutMs),
     async close() {
       clearInterval(housekeeping);
+      clearInterval(evictions);
       mgs?.watcher.stop();
       mgs?.client.close();
       // Closing the proxies fails an ost.destroy in flight at once, so the worker stops without waiting on it.
@@ -126,6 +146,7 @@ function housekeep(store: Store, replyCache: DurableReplyCache, log: Logger): vo
   const nowMs = Date.now();
   const replies = store.txn(() => {
     pruneTombstones(store, nowMs);
+    pruneEvictionNotices(store, nowMs);
     return replyCache.prune(nowMs);
   });
   if (replies > 0) log.debug({ replies }, 'Pruned reply cache');
@@ -146,6 +167,14 @@ function registerMetrics(registry: Registry, store: Store, osp: OstProxy): void 
     registers: [registry],
     collect() {
       if (store.db.isOpen) this.set(destroyLogLength(store));
+    },
+  });
+  new Gauge({
+    name: 'kubelustre_mdt_orphans',
+    help: 'Unlinked files kept because a client still has them open',
+    registers: [registry],
+    collect() {
+      if (store.db.isOpen) this.set(orphanCount(store));
     },
   });
   new Gauge({

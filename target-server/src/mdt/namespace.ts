@@ -8,14 +8,14 @@ import type {
 import type { RequestOf } from '@kubelustre/protocol/messages/op.ts';
 import type { Static } from '@sinclair/typebox';
 import { addDentry, hasEntries, listDentries, lookupDentry, parentOf, removeDentry } from './dentries.ts';
-import { logForDestroy } from './destroy-worker.ts';
-import { deleteDom } from './dom.ts';
 import { fidToIno, parseFid, ROOT_FID } from './fid.ts';
 import {
+  addInodeCount,
   allocateFid,
   blocksFor,
   getInode,
   type Inode,
+  inodeCount,
   isDir,
   isReg,
   isSymlink,
@@ -36,8 +36,9 @@ import {
   toNode,
   touchDir,
 } from './inodes.ts';
-import { type LayoutPolicy, layoutObjects } from './layouts.ts';
+import type { LayoutPolicy } from './layouts.ts';
 import { checkName, dotRemovalError, isDotName } from './names.ts';
+import { dropLastLink } from './open-files.ts';
 import type { Store } from './store.ts';
 
 /** What namespace operations work on: the store, the layout policy and the limits. */
@@ -64,14 +65,6 @@ export function ensureRoot(store: Store): void {
     putInode(store, { ...root, size: 4096, blocks: DIR_BLOCKS });
     store.setMeta('inode_count', '1');
   });
-}
-
-export function inodeCount(store: Store): number {
-  return Number(store.getMeta('inode_count') ?? '0');
-}
-
-function addInodeCount(store: Store, delta: number): void {
-  store.setMeta('inode_count', String(inodeCount(store) + delta));
 }
 
 export function lookup(m: Mdt, parent: string, name: string): NodeValue {
@@ -171,10 +164,13 @@ export function checkRemovable(store: Store, inode: Inode, dir: boolean, where: 
   if (dir && hasEntries(store, inode.fid)) throw new KlError('ENOTEMPTY', `directory ${where} is not empty`);
 }
 
-/** Removes one name's link to `inode`; the last one (or a directory's only one) releases the inode. */
+/**
+ * Removes one name's link to `inode`. The last one (or a directory's only one) releases the inode, unless
+ * some client has the file open: then it stays as an orphan until the last close (see open-files.ts).
+ */
 export function dropLink(m: Mdt, inode: Inode, t: TimespecValue): void {
   if (isDir(inode) || inode.nlink <= 1) {
-    release(m, inode);
+    dropLastLink(m, inode, t);
     return;
   }
   inode.nlink--;
@@ -182,23 +178,13 @@ export function dropLink(m: Mdt, inode: Inode, t: TimespecValue): void {
   putInode(m.store, inode);
 }
 
-/** Frees an inode that has no names left; its OST objects go to the destroy log in this transaction. */
-function release(m: Mdt, inode: Inode): void {
-  m.store.run('DELETE FROM inodes WHERE fid = ?', inode.fid);
-  m.store.run('DELETE FROM xattrs WHERE fid = ?', inode.fid);
-  deleteDom(m.store, inode.fid);
-  addInodeCount(m.store, -1);
-  const objects = layoutObjects(inode.layout);
-  if (objects.length === 0) return;
-  logForDestroy(m.store, objects);
-  m.destroyLogged();
-}
-
 /** link(2): a new name for an existing non-directory. */
 export function link(m: Mdt, fid: string, parent: string, name: string): NodeValue {
   checkName(name, parent);
   const inode = requireInode(m.store, fid);
   if (isDir(inode)) throw new KlError('EPERM', `${fid} is a directory: directories cannot be hard linked`);
+  // As linkat(2) on an unlinked open file: only O_TMPFILE files may get a name back.
+  if (inode.nlink === 0) throw new KlError('ENOENT', `${fid} was unlinked: it cannot be linked again`);
   const dir = requireDir(m.store, parent);
   if (lookupDentry(m.store, parent, name) !== undefined) {
     throw new KlError('EEXIST', `"${name}" in ${parent} already exists`);

@@ -9,6 +9,7 @@ import { ROOT_FID } from './fid.ts';
 import { registerMdtHandlers } from './handlers.ts';
 import { S_IFREG } from './inodes.ts';
 import { LayoutPolicy } from './layouts.ts';
+import { ClientLeases } from './leases.ts';
 import { ensureRoot, type Mdt } from './namespace.ts';
 import { OstProxy } from './ost-proxy.ts';
 import { DurableReplyCache, MutationRunner, REPLIES_PER_CLIENT_MAX, REPLY_KEEP_MS } from './reply-cache.ts';
@@ -32,7 +33,11 @@ async function handlersIn(dir?: string) {
   const handlers = new Map<string, Handler<never>>();
   const rpc = { register: (op: { name: string }, h: Handler<never>) => handlers.set(op.name, h) };
   const statfs = async () => ({ totalBytes: 0, freeBytes: 0, availBytes: 0, files: 0, filesFree: 0 });
-  registerMdtHandlers(rpc as unknown as RpcServer, { m, runner, osp, poolWaitMs: 100, statfs });
+  const leases = new ClientLeases();
+  registerMdtHandlers(rpc as unknown as RpcServer, {
+    ...{ m, runner, osp, poolWaitMs: 100, statfs },
+    ...{ leases, leaseMs: 60_000 },
+  });
   let closed = false;
   const close = () => {
     if (closed) return;

@@ -8,7 +8,10 @@ export const SCHEMA_VERSION = 1;
 /**
  * The MDT's whole state in one SQLite database. Names follow Lustre's on-disk objects where one exists:
  * inodes (with the layout as lustre.lov), dentries, xattrs, DoM data in 64 KiB chunks, the destroy log
- * (Lustre's unlink llog for OST objects), the reply cache (last_rcvd) and the readdir cookie tombstones.
+ * (Lustre's unlink llog for OST objects), the reply cache (last_rcvd), the readdir cookie tombstones,
+ * which clients have which files open, the orphans (Lustre's PENDING directory: unlinked files still
+ * open) and the clients evicted for silence that have not heard so yet. Tables are only ever added with
+ * CREATE IF NOT EXISTS, so an older store opens unchanged and the schema version stays.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -43,6 +46,12 @@ CREATE TABLE IF NOT EXISTS replies (
   data BLOB NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (client, xid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS replies_at ON replies (at_ms);
+CREATE TABLE IF NOT EXISTS opens (
+  fid TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (fid, client)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS opens_client ON opens (client);
+CREATE TABLE IF NOT EXISTS orphans (fid TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evicted_clients (client TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 export type Row = Record<string, unknown>;

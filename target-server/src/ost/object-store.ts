@@ -2,8 +2,10 @@ import { constants as fsConstants } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { KlError, toKlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from '@kubelustre/protocol/messages/ost.ts';
 import { dirStatfs } from '../server/dir-statfs.ts';
 import type { StatfsValue } from '../server/role.ts';
+import { fallocateFd } from './fallocate.ts';
 import { fsyncDirectory } from './fsync-directory.ts';
 import { HandleCache, type Lease } from './handle-cache.ts';
 import { type SeekWhence, seekDataOrHole } from './lseek.ts';
@@ -14,6 +16,8 @@ export const OBJECT_BYTES_MAX = 2 ** 50;
 /** fdatasync, fsync and unlink calls one ost.sync or ost.destroy runs at once. */
 const PARALLEL_FILE_OPS_MAX = 16;
 const EMPTY = Buffer.alloc(0);
+/** Allocate, allocate without growing, punch a hole (which Linux takes only with KEEP_SIZE). */
+const FALLOCATE_MODES = new Set([0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE]);
 
 export interface ObjectStoreOptions {
   dataDir: string;
@@ -128,6 +132,25 @@ export class ObjectStore {
       using lease = await this.#openExisting(objId);
       if (!lease) throw new KlError('ENXIO', `${what}: the object is empty`);
       return seekDataOrHole(lease.handle.fd, offset, whence, what);
+    });
+  }
+
+  /**
+   * fallocate(2) on the object: reserve [offset, offset + length) (growing the object unless
+   * FALLOC_FL_KEEP_SIZE), or with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE deallocate it. Only those
+   * modes are accepted (ENOTSUP otherwise, as Linux answers EOPNOTSUPP). Punching a never-written object
+   * has nothing to do; reserving creates it.
+   */
+  fallocate(objId: number, mode: number, offset: number, length: number): Promise<void> {
+    const what = `fallocate of [${offset}, ${offset + length}) in object ${objId} on ${this.#opts.targetName}`;
+    return this.#guard(what, async () => {
+      if (!FALLOCATE_MODES.has(mode)) throw new KlError('ENOTSUP', `${what}: mode ${mode} is not supported`);
+      this.#requireExtent(objId, offset, length);
+      const punch = (mode & FALLOC_FL_PUNCH_HOLE) !== 0;
+      using lease = punch ? await this.#openExisting(objId) : await this.#openOrCreate(objId);
+      if (!lease) return;
+      fallocateFd(lease.handle.fd, mode, offset, length, what);
+      this.#dirty.add(objId);
     });
   }
 

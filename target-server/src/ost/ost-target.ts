@@ -85,5 +85,9 @@ function registerHandlers(rpc: RpcServer, store: ObjectStore, lastIds: LastIdSto
   rpc.register(ost.seek, async (req) => ({
     reply: { offset: await store.seek(req.objId, req.offset, req.whence) },
   }));
+  rpc.register(ost.fallocate, async (req) => {
+    await store.fallocate(req.objId, req.mode, req.offset, req.length);
+    return { reply: {} };
+  });
   rpc.register(ost.listObjects, async (req) => ({ reply: await store.list(req.after, req.countMax) }));
 }
