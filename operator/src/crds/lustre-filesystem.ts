@@ -33,7 +33,15 @@ function targetFields(role: string) {
           }),
         ),
       },
-      { description: `The PersistentVolumeClaim each ${role} stores its target in.` },
+      {
+        description: `The PersistentVolumeClaim each ${role} stores its target in.`,
+        ...celRules({
+          rule: 'self == oldSelf',
+          message:
+            `${role} storage cannot change once set: every ${role}'s claim was made from it (StatefulSet ` +
+            'volumeClaimTemplates are immutable); expand the PersistentVolumeClaims themselves instead',
+        }),
+      },
     ),
     nodeSelector: Type.Optional(NodeSelector),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32 })),
@@ -133,6 +141,14 @@ export const LustreFileSystemSpec = Type.Object({
     }),
   ),
   sharedKeySecretRef: secretKeyRef('The Secret holding the key targets and clients authenticate with.'),
+  reclaimPolicy: Type.Optional(
+    Type.Union([Type.Literal('Retain'), Type.Literal('Delete')], {
+      default: 'Retain',
+      description:
+        "What deleting the filesystem does to its targets' PersistentVolumeClaims: Retain keeps them " +
+        '(the data survives and a filesystem of the same name finds it again), Delete removes them.',
+    }),
+  ),
 });
 
 export const LustreFileSystemStatus = Type.Object({
