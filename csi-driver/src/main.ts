@@ -14,15 +14,24 @@ const USAGE =
   'usage: main.ts --mode controller|node|all --endpoint unix:///PATH.sock --node-id NAME [--state-dir DIR] [--key-file FILE]';
 const DEFAULT_STATE_DIR = '/var/lib/kubelet/plugins/csi.kubelustre.io';
 
-const { values } = parseArgs({
-  options: {
-    mode: { type: 'string' },
-    endpoint: { type: 'string' },
-    'node-id': { type: 'string' },
-    'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
-    'key-file': { type: 'string' },
-  },
-});
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      options: {
+        mode: { type: 'string' },
+        endpoint: { type: 'string' },
+        'node-id': { type: 'string' },
+        'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+        'key-file': { type: 'string' },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`kubelustre csi: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const values = parseCommandLine();
 const mode = values.mode as PluginMode | undefined;
 if (!mode || !['controller', 'node', 'all'].includes(mode) || !values.endpoint || !values['node-id']) {
   console.error(USAGE);

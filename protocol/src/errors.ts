@@ -40,7 +40,8 @@ export type ErrnoCode =
   | 'EDQUOT'
   | 'ESTALE';
 
-const errnoByCode = constants.errno as Record<string, number>;
+// Node's table lacks a few Linux errno values we use; these are Linux's numbers (asm-generic/errno.h).
+const errnoByCode = { ESHUTDOWN: 108, ...constants.errno } as Record<string, number>;
 
 /** Linux errno number for a code (positive). */
 export function errnoOf(code: ErrnoCode): number {

@@ -70,11 +70,14 @@ async function up(dir: string, v: UpValues): Promise<number> {
   });
   await cluster.up();
   console.log(`Started filesystem ${cluster.state.fsName}: MGS at ${cluster.mgsAddress}, data in ${dir}`);
-  if (!v['no-mount']) {
-    await cluster.mount(v.mount);
-    console.log(`Mounted ${cluster.spec} on ${cluster.state.mount!.mountpoint}`);
+  if (v['no-mount']) {
+    console.log('Try: npm run kubelustre -- lfs df');
+    return 0;
   }
-  console.log('Try: ls mnt; cp some-file mnt/; npm run kubelustre -- lfs getstripe mnt/some-file');
+  await cluster.mount(v.mount);
+  const mp = cluster.state.mount!.mountpoint;
+  console.log(`Mounted ${cluster.spec} on ${mp}`);
+  console.log(`Try: cp /etc/services ${mp}/; npm run kubelustre -- lfs getstripe ${mp}/services`);
   return 0;
 }
 

@@ -6,6 +6,8 @@ const USAGE = `usage: kubelustre <command> ...
   local up|down|status     the embedded filesystem on this machine, mounted at ./mnt
   mount SPEC MOUNTPOINT    mount a filesystem (MGS_HOST:PORT:/FSNAME) with FUSE
   umount MOUNTPOINT        unmount it (also a dead mount)
+  operator [--kubeconfig F]  the Kubernetes operator
+  csi --mode controller|node|all --endpoint unix:///... --node-id NAME   the CSI plugin
   lfs <subcommand> ...     Lustre's lfs: setstripe, getstripe, mkdir, df, pool_list
   lctl <subcommand> ...    pool_new, pool_add, pool_remove, pool_destroy, pool_list`;
 
@@ -15,6 +17,8 @@ const commands: Record<string, () => Promise<Command>> = {
   local: async () => localCommand,
   mount: async () => (await import('./mount-commands.ts')).mountCommand,
   umount: async () => (await import('./mount-commands.ts')).umountCommand,
+  operator: async () => (await import('./component-commands.ts')).operatorCommand,
+  csi: async () => (await import('./component-commands.ts')).csiCommand,
   lfs: async () => (await import('./lfs-commands.ts')).lfsCommand,
   lctl: async () => (await import('./lctl-commands.ts')).lctlCommand,
 };

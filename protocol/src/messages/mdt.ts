@@ -51,7 +51,8 @@ const CreateRequest = Type.Object({
 });
 /**
  * Creates a file, directory, symlink or special file. A regular file takes `layout` if given, else its
- * parent's default layout, else the filesystem's; its objects are allocated lazily, on first write.
+ * parent's default layout, else the filesystem's; the components covering offset 0 get objects at once
+ * (from precreated ids), later ones when a write reaches them (`layout_intent`).
  */
 export const create = defineOp(202, 'mdt.create', CreateRequest, Node, true);
 
