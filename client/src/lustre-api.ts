@@ -25,6 +25,26 @@ export interface LayoutInfo {
   layout: Layout | undefined;
 }
 
+/** A project's hard limits (0: none), as `lfs setquota -p` sets them. */
+export interface QuotaLimits {
+  blockHardBytes: number;
+  inodeHard: number;
+}
+
+/** `lfs quota -p`: a project's limits and usage (bytes allocated on the OSTs, inodes on the MDT). */
+export interface ProjectQuota {
+  limits: QuotaLimits;
+  usedBytes: number;
+  usedInodes: number;
+}
+
+export interface SetProjectOptions {
+  /** On directories: new children take the project id (`lfs project -s`); false clears the flag. */
+  inherit: boolean;
+  /** Also every inode below a directory (`lfs project -r`). */
+  recursive?: boolean;
+}
+
 export interface PoolInfo {
   name: string;
   osts: number[];
@@ -130,6 +150,44 @@ export class LustreApi {
     return Object.keys(pools)
       .sort()
       .map((name) => ({ name, osts: [...pools[name]!].sort((a, b) => a - b) }));
+  }
+
+  /**
+   * lfs project -p ID [-s] [-r] PATH: tags the inode (and with `recursive`, the tree below it) with a
+   * project id. Only root or the owner may, as ext4's FS_IOC_FSSETXATTR allows. Answers inodes changed.
+   */
+  async setProject(
+    path: string,
+    projid: number,
+    opts: SetProjectOptions,
+    caller = this.#deps.defaultCaller,
+  ): Promise<number> {
+    const node = await this.#deps.resolver.resolve(path, caller, true);
+    if (!isRoot(caller) && caller.uid !== node.attr.uid)
+      throw new KlError('EPERM', `uid ${caller.uid} may not set the project of ${path}: not its owner`);
+    const req = { fid: node.attr.fid, projid, inherit: opts.inherit, recursive: opts.recursive ?? false };
+    return (await this.#deps.targets.mdt().call(mdtOps.setProject, req)).reply.changed;
+  }
+
+  /** lfs project -d PATH: the inode's project id and whether new children inherit it. */
+  async getProject(
+    path: string,
+    caller = this.#deps.defaultCaller,
+  ): Promise<{ projid: number; inherit: boolean }> {
+    const node = await this.#deps.resolver.resolve(path, caller, true);
+    return (await this.#deps.targets.mdt().call(mdtOps.getProject, { fid: node.attr.fid })).reply;
+  }
+
+  /** lfs setquota -p ID -B BYTES -I INODES: root only, as in Lustre. */
+  async setQuota(projid: number, limits: QuotaLimits, caller = this.#deps.defaultCaller): Promise<void> {
+    if (!isRoot(caller)) throw new KlError('EPERM', `uid ${caller.uid} may not set quotas: root only`);
+    if (projid === 0) throw new KlError('EINVAL', 'project 0 is no project: it takes no limits');
+    await this.#deps.targets.mdt().call(mdtOps.quotaSet, { projid, limits });
+  }
+
+  /** lfs quota -p ID: limits and fresh usage of a project. */
+  async getQuota(projid: number): Promise<ProjectQuota> {
+    return (await this.#deps.targets.mdt().call(mdtOps.quotaGet, { projid })).reply;
   }
 
   /** statfs of the whole filesystem (blocks from OSTs, files from the MDT). */

@@ -80,6 +80,7 @@ export class OpenFile {
       deps.targets,
       new Limiter(deps.settings.rpcsInflightPerFileMax),
       layout,
+      () => this.#attr.projid,
     );
     this.writeback = new WritebackCache(
       (offset, data) => this.io.write(offset, data),

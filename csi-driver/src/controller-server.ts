@@ -5,6 +5,7 @@ import { isKlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import { CsiError, invalidArgument, notFound } from './csi-error.ts';
 import type {
+  ControllerExpandVolumeRequest,
   CreateVolumeRequest,
   DeleteVolumeRequest,
   GetCapacityRequest,
@@ -15,12 +16,13 @@ import type {
 } from './csi-proto.ts';
 import { type FsConnections, SECRET_KEY, sharedKey } from './fs-connections.ts';
 import { parseVolumeParameters, volumePath } from './parameters.ts';
+import { projectUsage } from './quota-api.ts';
 import { unary } from './rpc-handler.ts';
 import { capacityFits, requestedCapacity, requireSupported, unsupportedReason } from './volume-capability.ts';
 import { decodeVolumeId, encodeVolumeId, type VolumeRef } from './volume-id.ts';
 import type { VolumeLocations } from './volume-locations.ts';
 import { VolumeLocks } from './volume-locks.ts';
-import { createVolumeDir, listVolumeNames, readRecord, removeTree } from './volume-store.ts';
+import { createVolumeDir, listVolumeNames, readRecord, removeTree, writeRecord } from './volume-store.ts';
 
 export interface ControllerDeps {
   connections: FsConnections;
@@ -30,11 +32,10 @@ export interface ControllerDeps {
 }
 
 /**
- * What works, and nothing more: no EXPAND_VOLUME (capacity is not enforced until project quotas exist,
- * see quota-api.ts), no PUBLISH_UNPUBLISH (nothing to attach: nodes mount the filesystem themselves),
- * no snapshots or clones.
+ * What works, and nothing more: EXPAND_VOLUME raises the volume's project quota (see quota-api.ts); no
+ * PUBLISH_UNPUBLISH (nothing to attach: nodes mount the filesystem themselves), no snapshots or clones.
  */
-const CAPABILITIES = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY'];
+const CAPABILITIES = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'EXPAND_VOLUME'];
 
 /**
  * The CSI Controller service: a volume is a directory of the filesystem (`baseDir/NAME`) and its id
@@ -60,6 +61,9 @@ export class ControllerServer {
       ),
       ListVolumes: unary('ListVolumes', log, (req: ListVolumesRequest, l) => this.listVolumes(req, l)),
       GetCapacity: unary('GetCapacity', log, (req: GetCapacityRequest) => this.getCapacity(req)),
+      ControllerExpandVolume: unary('ControllerExpandVolume', log, (req: ControllerExpandVolumeRequest, l) =>
+        this.expandVolume(req, l),
+      ),
       ControllerGetCapabilities: unary('ControllerGetCapabilities', log, async () => ({
         capabilities: CAPABILITIES.map((type) => ({ rpc: { type } })),
       })),
@@ -95,14 +99,15 @@ export class ControllerServer {
       }
       return { volume: { volumeId, capacityBytes: record.capacityBytes, volumeContext: {} } };
     }
-    await createVolumeDir(
-      client,
-      params.baseDir,
-      { name: req.name, capacityBytes, onDelete: params.onDelete },
-      params.layout,
-    );
+    const wanted = {
+      name: req.name,
+      capacityBytes,
+      onDelete: params.onDelete,
+      inodeLimit: params.inodeLimit,
+    };
+    const { projectId } = await createVolumeDir(client, params.baseDir, wanted, params.layout);
     await this.#deps.locations.add(params);
-    log.info({ path, capacityBytes, onDelete: params.onDelete }, 'Created volume directory');
+    log.info({ path, capacityBytes, onDelete: params.onDelete, projectId }, 'Created volume directory');
     return { volume: { volumeId, capacityBytes, volumeContext: {} } };
   }
 
@@ -126,9 +131,51 @@ export class ControllerServer {
       log.info({ path: ref.path }, 'Retained volume directory (onDelete: retain)');
     } else {
       await removeTree(client, ref.path);
-      log.info({ path: ref.path }, 'Deleted volume directory');
+      // The tree is gone, so its project holds nothing: without limits its id is free for another volume.
+      const projectId = found.record.projectId;
+      if (projectId !== undefined)
+        await client.lustre.setQuota(projectId, { blockHardBytes: 0, inodeHard: 0 });
+      log.info({ path: ref.path, projectId }, 'Deleted volume directory');
     }
     return {};
+  }
+
+  /**
+   * Sets the volume's capacity, which is its project's byte limit. Growing always works; a range whose
+   * limit is below the current capacity shrinks it, unless the volume already holds more (OUT_OF_RANGE,
+   * the spec's answer for a range the plugin cannot honour). Nothing is left for the node to do.
+   */
+  async expandVolume(req: ControllerExpandVolumeRequest, log: Logger): Promise<object> {
+    if (!req.volumeId) throw invalidArgument('volume id is required');
+    const wanted = requestedCapacity(req.capacityRange);
+    if (wanted === 0) throw invalidArgument('capacity range with a required or limit size is required');
+    const ref = decodeVolumeId(req.volumeId);
+    if (!ref) throw notFound(`no volume has id ${req.volumeId}`);
+    using _lock = this.#locks.acquire(req.volumeId);
+    const client = await this.#client(ref, req.secrets);
+    const record = await readRecord(client, ref.path).catch((e: unknown) =>
+      isKlError(e, 'ENOENT')
+        ? Promise.reject(notFound(`volume ${ref.path} does not exist`))
+        : Promise.reject(e),
+    );
+    if (!record) throw new CsiError(status.FAILED_PRECONDITION, `${ref.path} was not created by this driver`);
+    if (capacityFits(record.capacityBytes, req.capacityRange)) {
+      return { capacityBytes: record.capacityBytes, nodeExpansionRequired: false };
+    }
+    if (record.projectId !== undefined) {
+      const usage = await projectUsage(client, record.projectId);
+      if (wanted < usage.usedBytes) {
+        throw new CsiError(
+          status.OUT_OF_RANGE,
+          `volume ${ref.path} holds ${usage.usedBytes} bytes, more than ${wanted}`,
+        );
+      }
+      const limits = { blockHardBytes: wanted, inodeHard: record.inodeLimit ?? 0 };
+      await client.lustre.setQuota(record.projectId, limits);
+    }
+    await writeRecord(client, ref.path, { ...record, capacityBytes: wanted });
+    log.info({ path: ref.path, from: record.capacityBytes, to: wanted }, 'Resized volume');
+    return { capacityBytes: wanted, nodeExpansionRequired: false };
   }
 
   async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<object> {

@@ -121,3 +121,19 @@ export interface NodeGetVolumeStatsRequest {
   volumePath: string;
   stagingTargetPath: string;
 }
+
+export interface ControllerExpandVolumeRequest {
+  volumeId: string;
+  capacityRange: { requiredBytes: number; limitBytes: number } | null;
+  secrets: StringMap;
+  volumeCapability: VolumeCapability | null;
+}
+
+export interface NodeExpandVolumeRequest {
+  volumeId: string;
+  volumePath: string;
+  capacityRange: { requiredBytes: number; limitBytes: number } | null;
+  stagingTargetPath: string;
+  volumeCapability: VolumeCapability | null;
+  secrets: StringMap;
+}

@@ -29,7 +29,11 @@ export function identityHandlers(opts: IdentityOptions, log: Logger): UntypedSer
     })),
     // No VOLUME_ACCESSIBILITY_CONSTRAINTS: every node reaches every filesystem (no topology yet).
     GetPluginCapabilities: unary('GetPluginCapabilities', log, async () => ({
-      capabilities: opts.controller ? [{ service: { type: 'CONTROLLER_SERVICE' } }] : [],
+      // Volumes grow while in use: a volume's capacity is its project quota, raised in place.
+      capabilities: [
+        ...(opts.controller ? [{ service: { type: 'CONTROLLER_SERVICE' } }] : []),
+        { volumeExpansion: { type: 'ONLINE' } },
+      ],
     })),
     Probe: unary('Probe', log, async () => {
       if (opts.node) await checkCanMount();

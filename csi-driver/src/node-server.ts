@@ -1,3 +1,4 @@
+import { existsSync, type StatsFs } from 'node:fs';
 import { mkdir, rmdir, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { status, type UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -7,6 +8,7 @@ import type { Logger } from '@kubelustre/protocol/log.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { CsiError, invalidArgument, notFound } from './csi-error.ts';
 import type {
+  NodeExpandVolumeRequest,
   NodeGetVolumeStatsRequest,
   NodePublishVolumeRequest,
   NodeStageVolumeRequest,
@@ -15,16 +17,20 @@ import type {
   StringMap,
   VolumeCapability,
 } from './csi-proto.ts';
-import { SECRET_KEY } from './fs-connections.ts';
+import { type FsConnections, SECRET_KEY, sharedKey } from './fs-connections.ts';
 import { bindMount, isMountOf, mountAt, readMounts, unmountAll } from './kernel-mounts.ts';
 import { addVolume, fsKey, type MountedFs, type NodeState, reconcile, removeVolume } from './node-state.ts';
+import { type ProjectUsage, projectUsage } from './quota-api.ts';
 import { unary } from './rpc-handler.ts';
-import { isReadOnly, requireSupported } from './volume-capability.ts';
+import { isReadOnly, requestedCapacity, requireSupported } from './volume-capability.ts';
 import { decodeVolumeId, fsSpec, type VolumeRef } from './volume-id.ts';
 import { KeyedMutex, VolumeLocks } from './volume-locks.ts';
+import { readRecord } from './volume-store.ts';
 
 export interface NodeDeps {
   nodeId: string;
+  /** Filesystem clients, for what the mount cannot tell: a volume's usage from its project quota. */
+  connections: FsConnections;
   /** Holds the filesystem mounts (`mounts/`), their keys and logs, and the state file. */
   stateDir: string;
   keyFile: string | undefined;
@@ -87,8 +93,11 @@ export class NodeServer {
         this.volumeStats(r),
       ),
       NodeGetCapabilities: unary('NodeGetCapabilities', log, async () => ({
-        capabilities: ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS'].map((type) => ({ rpc: { type } })),
+        capabilities: ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'EXPAND_VOLUME'].map((type) => ({
+          rpc: { type },
+        })),
       })),
+      NodeExpandVolume: unary('NodeExpandVolume', log, (r: NodeExpandVolumeRequest) => this.expand(r)),
       // No volume limit: a volume is a bind mount of the one FUSE mount of its filesystem.
       NodeGetInfo: unary('NodeGetInfo', log, async () => ({
         nodeId: this.#deps.nodeId,
@@ -174,16 +183,25 @@ export class NodeServer {
     return {};
   }
 
-  /** Bytes and inodes of the volume's filesystem (statfs): per-volume numbers come with project quotas. */
+  /**
+   * Nothing to do on the node: the capacity is the project quota, which ControllerExpandVolume raised
+   * and every mount sees at once. Answers the capacity asked for once the volume is found mounted.
+   */
+  async expand(req: NodeExpandVolumeRequest): Promise<object> {
+    mountedVolume(req.volumeId, req.volumePath);
+    const capacityBytes = requestedCapacity(req.capacityRange);
+    return capacityBytes > 0 ? { capacityBytes } : {};
+  }
+
+  /**
+   * Bytes and inodes of the volume: its project's usage against its limits; the filesystem's statfs
+   * for a volume without a project (or for a dimension without a limit).
+   */
   async volumeStats(req: NodeGetVolumeStatsRequest): Promise<object> {
-    if (!req.volumeId) throw invalidArgument('volume id is required');
-    if (!req.volumePath) throw invalidArgument('volume path is required');
-    const ref = decodeVolumeId(req.volumeId);
-    if (!ref) throw notFound(`no volume has id ${req.volumeId}`);
-    const path = resolve(req.volumePath);
-    const m = mountAt(path);
-    if (!m || !isMountOf(m, ref)) throw notFound(`volume ${req.volumeId} is not mounted at ${path}`);
+    const { ref, path } = mountedVolume(req.volumeId, req.volumePath);
     const s = await withTimeout(statfs(path), STATS_TIMEOUT_MS, `statfs of ${path}`);
+    const quota = await withTimeout(this.#projectUsage(ref), STATS_TIMEOUT_MS, `quota of ${ref.path}`);
+    if (quota) return quotaStats(quota, s);
     return {
       usage: [
         {
@@ -195,6 +213,15 @@ export class NodeServer {
         { unit: 'INODES', total: s.files, available: s.ffree, used: s.files - s.ffree },
       ],
     };
+  }
+
+  /** The usage of the volume's project; undefined when the driver gave it none. */
+  async #projectUsage(ref: VolumeRef): Promise<ProjectUsage | undefined> {
+    const stored = join(this.#deps.stateDir, 'keys', `${fsKey(fsSpec(ref), ref.fsName)}.key`);
+    const keyFile = existsSync(stored) ? stored : this.#deps.keyFile;
+    const client = await this.#deps.connections.get(ref, sharedKey({}, keyFile));
+    const projectId = (await readRecord(client, ref.path))?.projectId;
+    return projectId === undefined ? undefined : projectUsage(client, projectId);
   }
 
   /** The filesystem's mount point, mounted by a new detached mount process unless a live mount is there. */
@@ -235,6 +262,36 @@ export class NodeServer {
       if (state !== this.#deps.state.data) await this.#deps.state.save(state);
     });
   }
+}
+
+/** The volume `volumeId` as mounted at `volumePath`: NOT_FOUND unless it is. */
+function mountedVolume(volumeId: string, volumePath: string): { ref: VolumeRef; path: string } {
+  if (!volumeId) throw invalidArgument('volume id is required');
+  if (!volumePath) throw invalidArgument('volume path is required');
+  const ref = decodeVolumeId(volumeId);
+  if (!ref) throw notFound(`no volume has id ${volumeId}`);
+  const path = resolve(volumePath);
+  const m = mountAt(path);
+  if (!m || !isMountOf(m, ref)) throw notFound(`volume ${volumeId} is not mounted at ${path}`);
+  return { ref, path };
+}
+
+/** NodeGetVolumeStats from a project: each dimension with a limit reads against it, else as statfs. */
+function quotaStats(q: ProjectUsage, s: StatsFs): object {
+  const bytes =
+    q.limitBytes > 0
+      ? { total: q.limitBytes, used: q.usedBytes, available: Math.max(0, q.limitBytes - q.usedBytes) }
+      : { total: s.blocks * s.bsize, used: q.usedBytes, available: s.bavail * s.bsize };
+  const inodes =
+    q.limitInodes > 0
+      ? { total: q.limitInodes, used: q.usedInodes, available: Math.max(0, q.limitInodes - q.usedInodes) }
+      : { total: s.files, used: q.usedInodes, available: s.ffree };
+  return {
+    usage: [
+      { unit: 'BYTES', ...bytes },
+      { unit: 'INODES', ...inodes },
+    ],
+  };
 }
 
 function validated(volumeId: string, path: string, what: string, cap: VolumeCapability | null): VolumeRef {

@@ -24,7 +24,13 @@ describe('parseVolumeParameters', () => {
       baseDir: '/volumes',
       layout: undefined,
       onDelete: 'delete',
+      inodeLimit: 0,
     });
+  });
+
+  it('takes an inode limit per volume, and refuses one that is not a whole number', () => {
+    expect(parseVolumeParameters({ mgs: MGS, inodeLimit: '5000' }).inodeLimit).toBe(5000);
+    expect(refusal(() => parseVolumeParameters({ mgs: MGS, inodeLimit: '-1' }))).toContain('inodeLimit');
   });
 
   it('ignores the external-provisioner keys', () => {

@@ -18,19 +18,31 @@ export interface VolumeParameters {
   /** The volume directory's default layout (what `lfs setstripe` on it would set); none: inherit. */
   layout: Layout | undefined;
   onDelete: OnDelete;
+  /** The volume's inode limit (its project's `-I`); 0: none. */
+  inodeLimit: number;
 }
 
 export const DEFAULT_BASE_DIR = '/volumes';
 /** The external-provisioner passes its own keys with this prefix; they are not ours to judge. */
 const PROVISIONER_PREFIX = 'csi.storage.k8s.io/';
-const KNOWN = new Set(['mgs', 'filesystem', 'baseDir', 'setstripe', 'pool', 'onDelete', 'layoutPolicy']);
+const KNOWN = new Set([
+  'mgs',
+  'filesystem',
+  'baseDir',
+  'setstripe',
+  'pool',
+  'onDelete',
+  'layoutPolicy',
+  'inodeLimit',
+]);
 /** A volume name becomes one directory name (leaving room for the 5-byte prefix of its name while created). */
 const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,249}$/;
 
 /**
  * Parses StorageClass parameters: `mgs: HOST:PORT:/FSNAME` (required), `baseDir` (default /volumes),
  * `setstripe` (lfs setstripe options, e.g. "-E 64M -L mdt -E -1 -c 4"), `pool` (OST pool of every
- * non-DoM component), `onDelete: delete|retain` (default delete). An unknown key is refused, so a typo
+ * non-DoM component), `onDelete: delete|retain` (default delete), `inodeLimit` (inodes each volume may
+ * hold, enforced by its project quota; default none). An unknown key is refused, so a typo
  * never silently yields a default volume.
  */
 export function parseVolumeParameters(params: StringMap): VolumeParameters {
@@ -55,7 +67,11 @@ export function parseVolumeParameters(params: StringMap): VolumeParameters {
     throw invalidArgument(`onDelete "${onDelete}" is neither "delete" nor "retain"`);
   }
   const layout = asInvalidArgument(() => volumeLayout(params.setstripe, params.pool));
-  return { mgs, fsName, baseDir, layout, onDelete };
+  const inodeLimit = params.inodeLimit === undefined ? 0 : Number(params.inodeLimit);
+  if (!/^\d+$/.test(params.inodeLimit ?? '0') || !Number.isSafeInteger(inodeLimit)) {
+    throw invalidArgument(`inodeLimit "${params.inodeLimit}" is not a whole number`);
+  }
+  return { mgs, fsName, baseDir, layout, onDelete, inodeLimit };
 }
 
 /** The layout from `setstripe` options with `pool` given to every component that stores on OSTs. */

@@ -48,7 +48,7 @@ export async function startPlugin(o: PluginOptions): Promise<RunningPlugin> {
   if (node) {
     const state = await NodeState.load(o.stateDir);
     const service = await NodeServer.start(
-      { nodeId: o.nodeId, stateDir: o.stateDir, keyFile: o.keyFile, state },
+      { nodeId: o.nodeId, connections, stateDir: o.stateDir, keyFile: o.keyFile, state },
       log,
     );
     server.addService(nodeService, service.handlers(log));

@@ -1,15 +1,14 @@
-import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { mapError } from './csi-error.ts';
-import { UnimplementedQuotaApi } from './quota-api.ts';
+import { PROJECT_ID_MIN, preferredProjectId } from './quota-api.ts';
 
-describe('UnimplementedQuotaApi', () => {
-  it('claims no enforcement and answers UNIMPLEMENTED at the CSI edge', async () => {
-    const quotas = new UnimplementedQuotaApi();
-    expect(quotas.enforcesCapacity).toBe(false);
-    const e = await quotas.setProjectQuota('/volumes/a').catch((err: unknown) => err);
-    expect(mapError(e).code).toBe(status.UNIMPLEMENTED);
-    const u = await quotas.getProjectUsage('/volumes/a').catch((err: unknown) => err);
-    expect(mapError(u).code).toBe(status.UNIMPLEMENTED);
+describe('preferredProjectId', () => {
+  it('is the same for the same name, differs between names, and stays in the volume range', () => {
+    expect(preferredProjectId('pvc-1')).toBe(preferredProjectId('pvc-1'));
+    expect(preferredProjectId('pvc-1')).not.toBe(preferredProjectId('pvc-2'));
+    for (const name of ['a', 'pvc-0c5e', 'x'.repeat(250)]) {
+      const id = preferredProjectId(name);
+      expect(id).toBeGreaterThanOrEqual(PROJECT_ID_MIN);
+      expect(id).toBeLessThan(2 ** 31);
+    }
   });
 });

@@ -45,8 +45,8 @@ export function isReadOnly(cap: VolumeCapability, readonlyFlag: boolean): boolea
 }
 
 /**
- * The capacity a CreateVolume asks for: its required bytes, else its limit, else 0 ("unknown"). The
- * capacity is recorded, not enforced: enforcement comes with project quotas (see quota-api.ts).
+ * The capacity a CreateVolume or an expansion asks for: its required bytes, else its limit, else 0
+ * ("unknown": no byte limit). It becomes the volume's project quota (see quota-api.ts).
  */
 export function requestedCapacity(range: { requiredBytes: number; limitBytes: number } | null): number {
   if (!range) return 0;

@@ -4,6 +4,7 @@ import { isKlError } from '@kubelustre/protocol/errors.ts';
 import type { Layout } from '@kubelustre/protocol/layout/types.ts';
 import { RENAME_NOREPLACE } from '@kubelustre/protocol/messages/mdt.ts';
 import type { OnDelete } from './parameters.ts';
+import { allocateProjectId, setVolumeQuota } from './quota-api.ts';
 
 /**
  * What the driver records on a volume directory it created, in the xattr below: the filesystem holds
@@ -14,6 +15,10 @@ export interface VolumeRecord {
   name: string;
   capacityBytes: number;
   onDelete: OnDelete;
+  /** The project the volume's tree is charged to; its limit is the capacity (volumes made before: none). */
+  projectId?: number;
+  /** The project's inode limit (0: none). */
+  inodeLimit?: number;
 }
 
 export const RECORD_XATTR = 'user.kubelustre.csi';
@@ -34,26 +39,36 @@ export async function readRecord(client: KlClient, path: string): Promise<Volume
 
 /**
  * Creates volume directory `baseDir/NAME` complete or not at all (ceph-csi's reserve, create, commit):
- * it is made as `baseDir/.new-NAME`, given its default layout and its record, then renamed into place
- * without replacing anything. A retry after a crash reuses the half-made directory; a failure removes it.
+ * it is made as `baseDir/.new-NAME`, given its default layout, its project and quota (the capacity, so
+ * a zero capacity means no byte limit) and its record, then renamed into place without replacing
+ * anything. A retry after a crash reuses the half-made directory (and its project id); a failure
+ * removes it. Answers the record written.
  */
 export async function createVolumeDir(
   client: KlClient,
   baseDir: string,
-  record: VolumeRecord,
+  wanted: Omit<VolumeRecord, 'projectId'>,
   layout: Layout | undefined,
-): Promise<void> {
+): Promise<VolumeRecord> {
   await mkdirParents(client, baseDir);
-  const staging = `${baseDir}/${NEW_PREFIX}${record.name}`;
+  const staging = `${baseDir}/${NEW_PREFIX}${wanted.name}`;
   await ignoring('EEXIST', client.paths.mkdir(staging, VOLUME_DIR_MODE));
   try {
     if (layout) await client.lustre.setstripe(staging, layout);
-    await client.paths.setxattr(staging, RECORD_XATTR, Buffer.from(JSON.stringify(record)));
-    await client.paths.rename(staging, `${baseDir}/${record.name}`, RENAME_NOREPLACE);
+    const record = { ...wanted, projectId: await allocateProjectId(client, staging, wanted.name) };
+    const limits = { limitBytes: record.capacityBytes, limitInodes: record.inodeLimit ?? 0 };
+    await setVolumeQuota(client, staging, record.projectId, limits);
+    await writeRecord(client, staging, record);
+    await client.paths.rename(staging, `${baseDir}/${wanted.name}`, RENAME_NOREPLACE);
+    return record;
   } catch (e) {
     await client.paths.rmdir(staging).catch(() => undefined);
     throw e;
   }
+}
+
+export async function writeRecord(client: KlClient, path: string, record: VolumeRecord): Promise<void> {
+  await client.paths.setxattr(path, RECORD_XATTR, Buffer.from(JSON.stringify(record)));
 }
 
 /** The names of the volume directories under `baseDir` (none if it does not exist yet). */

@@ -22,8 +22,6 @@ const ALLOWED_SKIP_REASONS = new Set([
   'Controller Publish, UnpublishVolume not supported', // PUBLISH_UNPUBLISH_VOLUME: nothing to attach
   'ControllerPublishVolume not supported',
   'ControllerUnpublishVolume not supported',
-  'ControllerExpandVolume not supported', // EXPAND_VOLUME: waits for project quotas
-  'NodeExpandVolume not supported',
   'ControllerModifyVolume not supported', // MODIFY_VOLUME (volume attribute classes)
   'Modify Volume not supported',
   'Modify volume not supported',

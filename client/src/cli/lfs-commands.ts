@@ -19,13 +19,19 @@ const USAGE = `usage: kubelustre lfs setstripe [-E END] [-c COUNT] [-S SIZE] [-i
        kubelustre lfs mkdir [-i MDT_INDEX] [-c MDT_COUNT] DIR...
        kubelustre lfs df [-i] [-h] [--pool POOL]
        kubelustre lfs pool_list FSNAME[.POOL]
+       kubelustre lfs project [-d] [-r] PATH... | -p ID [-s] [-r] PATH... | -C [-r] PATH...
+       kubelustre lfs setquota -p ID [-B BLOCK_LIMIT[kMGTP]] [-I INODE_LIMIT] [PATH]
+       kubelustre lfs quota -p ID [PATH]
   Paths are inside the filesystem (/ is its root), or, for setstripe and getstripe, paths under a
   kubelustre mount of this machine (absolute, or starting with .), used through the mount as Lustre's lfs
   does. Connection: --mgs HOST:PORT --key-file F, or --dir DIR of a local cluster (default .kubelustre).`;
 
 type Sub = (client: KlClient, argv: string[]) => Promise<number>;
 
-const subcommands: Record<string, Sub> = { setstripe, getstripe, mkdir, df, pool_list: poolList };
+const subcommands: Record<string, Sub> = {
+  ...{ setstripe, getstripe, mkdir, df, pool_list: poolList },
+  ...{ project, setquota, quota },
+};
 
 /** Lustre's `lfs`, on paths inside the filesystem, through the client library. */
 export async function lfsCommand(argv: string[]): Promise<number> {
@@ -273,4 +279,102 @@ function humanSize(bytes: number): string {
     u++;
   }
   return `${v.toFixed(u === 0 ? 0 : 1)}${units[u]}`;
+}
+
+// ---- project quotas ----
+
+/**
+ * lfs project: with -p ID (and -s for the inherit flag) tags each path; with -C clears the id and the
+ * flag; otherwise lists `PROJID FLAG PATH` as Lustre does (flag P: new children inherit the id).
+ */
+async function project(client: KlClient, argv: string[]): Promise<number> {
+  const { options, paths } = splitPaths(argv, 'lfs project');
+  const { values } = parseArgs({
+    args: options,
+    options: {
+      p: { type: 'string' },
+      s: { type: 'boolean' },
+      C: { type: 'boolean' },
+      r: { type: 'boolean' },
+      d: { type: 'boolean' },
+    },
+  });
+  const recursive = values.r ?? false;
+  for (const path of paths) {
+    if (values.C) await client.lustre.setProject(path, 0, { inherit: false, recursive });
+    else if (values.p !== undefined) {
+      const projid = parseProjectId(values.p);
+      await client.lustre.setProject(path, projid, { inherit: values.s ?? false, recursive });
+    } else {
+      const { projid, inherit } = await client.lustre.getProject(path);
+      console.log(`${String(projid).padStart(5)} ${inherit ? 'P' : '-'} ${path}`);
+    }
+  }
+  return 0;
+}
+
+/** lfs setquota -p ID -B LIMIT -I LIMIT: -B in KiB unless suffixed (k, M, G, T, P), as Lustre takes it. */
+async function setquota(client: KlClient, argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      p: { type: 'string' },
+      B: { type: 'string' },
+      I: { type: 'string' },
+      b: { type: 'string' },
+      i: { type: 'string' },
+    },
+  });
+  if (values.p === undefined) throw new KlError('EINVAL', 'lfs setquota: only project quotas (-p ID) exist');
+  const projid = parseProjectId(values.p);
+  const current = (await client.lustre.getQuota(projid)).limits;
+  await client.lustre.setQuota(projid, {
+    blockHardBytes: values.B === undefined ? current.blockHardBytes : parseBlockLimit(values.B),
+    inodeHard: values.I === undefined ? current.inodeHard : parseCount(values.I, '-I'),
+  });
+  return 0;
+}
+
+/** lfs quota -p ID: Lustre's table, sizes in KiB, no soft limits or grace times. */
+async function quota(client: KlClient, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { p: { type: 'string' } },
+  });
+  if (values.p === undefined) throw new KlError('EINVAL', 'lfs quota: only project quotas (-p ID) exist');
+  const projid = parseProjectId(values.p);
+  const q = await client.lustre.getQuota(projid);
+  const kib = (bytes: number) => String(Math.ceil(bytes / 1024));
+  console.log(`Disk quotas for prj ${projid} (pid ${projid}):`);
+  const header = ['Filesystem', 'kbytes', 'quota', 'limit', 'grace', 'files', 'quota', 'limit', 'grace'];
+  const row = [positionals[0] ?? '/', kib(q.usedBytes), '0', kib(q.limits.blockHardBytes), '-'];
+  row.push(String(q.usedInodes), '0', String(q.limits.inodeHard), '-');
+  console.log(fmtQuotaRow(header));
+  console.log(fmtQuotaRow(row));
+  return 0;
+}
+
+function fmtQuotaRow(cells: string[]): string {
+  return cells.map((c, i) => c.padStart(i === 0 ? 15 : 7)).join(' ');
+}
+
+function parseProjectId(text: string): number {
+  const id = parseCount(text, '-p');
+  if (id > 0xffff_ffff) throw new KlError('EINVAL', `project id ${text} is not a 32-bit number`);
+  return id;
+}
+
+function parseCount(text: string, flag: string): number {
+  if (!/^\d+$/.test(text)) throw new KlError('EINVAL', `${flag} ${text}: not a whole number`);
+  return Number(text);
+}
+
+/** A block limit as lfs setquota reads it: KiB by default, or with a k/M/G/T/P suffix. */
+export function parseBlockLimit(text: string): number {
+  const m = /^(\d+)([kKmMgGtTpP]?)$/.exec(text);
+  if (!m) throw new KlError('EINVAL', `-B ${text}: not a size (a number of KiB, or with k, M, G, T, P)`);
+  const power = { '': 1, k: 1, m: 2, g: 3, t: 4, p: 5 }[m[2]!.toLowerCase() as 'k'];
+  return Number(m[1]) * 1024 ** power;
 }

@@ -25,14 +25,23 @@ export class StripedIo {
   readonly #fid: string;
   readonly #targets: TargetConnections;
   readonly #limiter: Limiter;
+  /** The file's project id now (it may change while open): what the OSTs charge its objects to. */
+  readonly #projid: () => number;
   #layout: Layout | undefined;
   /** OST index → object ids written or punched since the last sync. */
   readonly #unsynced = new Map<number, Set<number>>();
   #domUnsynced = false;
   #intents: Promise<unknown> = Promise.resolve();
 
-  constructor(fid: string, targets: TargetConnections, limiter: Limiter, layout: Layout | undefined) {
+  constructor(
+    fid: string,
+    targets: TargetConnections,
+    limiter: Limiter,
+    layout: Layout | undefined,
+    projid: () => number,
+  ) {
     this.#fid = fid;
+    this.#projid = projid;
     this.#targets = targets;
     this.#limiter = limiter;
     this.#layout = layout;
@@ -101,7 +110,7 @@ export class StripedIo {
       punches.map((p) =>
         this.#limiter.run(async () => {
           const ost = await this.#targets.ost(p.ostIdx);
-          await ost.call(ostOps.punch, { objId: p.objId, size: p.size });
+          await ost.call(ostOps.punch, { objId: p.objId, size: p.size, projid: this.#projid() });
           this.#noteUnsynced(p.ostIdx, p.objId);
         }),
       ),
@@ -158,12 +167,14 @@ export class StripedIo {
       ranges.map((r) =>
         this.#limiter.run(async () => {
           const ost = await this.#targets.ost(r.object.ostIdx);
-          await ost.call(ostOps.fallocate, {
+          const req = {
             objId: r.object.objId,
             mode,
             offset: r.objOffset,
             length: r.length,
-          });
+            projid: this.#projid(),
+          };
+          await this.#withQuotaAcquire(r.object.ostIdx, req.projid, () => ost.call(ostOps.fallocate, req));
           this.#noteUnsynced(r.object.ostIdx, r.object.objId);
         }),
       ),
@@ -249,8 +260,23 @@ export class StripedIo {
     }
     const { ostIdx, objId } = rpc.object!;
     const ost = await this.#targets.ost(ostIdx);
-    await ost.call(ostOps.write, { objId, offset: rpc.objOffset, sync: false }, payload);
+    const req = { objId, offset: rpc.objOffset, sync: false, projid: this.#projid() };
+    await this.#withQuotaAcquire(ostIdx, req.projid, () => ost.call(ostOps.write, req, payload));
     this.#noteUnsynced(ostIdx, objId);
+  }
+
+  /**
+   * Runs an OST op that allocates; when the OST answers EDQUOT, its grant of the project may just be
+   * spent while the limit has room elsewhere: ask the MDT (the quota master) for more and retry once.
+   */
+  async #withQuotaAcquire<T>(ostIdx: number, projid: number, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      if (projid === 0 || !isKlError(e, 'EDQUOT')) throw e;
+      await this.#targets.mdt().call(mdtOps.quotaAcquire, { projid, ost: ostIdx });
+      return op();
+    }
   }
 
   #noteUnsynced(ostIdx: number, objId: number): void {

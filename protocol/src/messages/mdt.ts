@@ -276,3 +276,71 @@ export const createOpen = defineOp(
   Type.Object({ node: Node, leaseMs: Type.Integer({ minimum: 1 }) }),
   true,
 );
+
+/** A project's limits (Lustre's `lfs setquota -p`): 0 means no limit. */
+export const QuotaLimits = Type.Object({
+  blockHardBytes: Type.Integer({ minimum: 0 }),
+  inodeHard: Type.Integer({ minimum: 0 }),
+});
+/** Project ids are 32-bit, as Lustre's (project 0 is "no project" and takes no limits). */
+export const ProjectId = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
+
+/**
+ * `lfs project -p ID [-s] [-r]`: sets the inode's project id, and on a directory whether new children
+ * inherit it (the inherit flag, Lustre's `-s`; a new subdirectory inherits the flag too). `recursive`
+ * applies the same to every inode below a directory, in one transaction (bounded: EOVERFLOW beyond 100000 inodes).
+ */
+export const setProject = defineOp(
+  225,
+  'mdt.set_project',
+  Type.Object({ fid: Fid, projid: ProjectId, inherit: Type.Boolean(), recursive: Type.Boolean() }),
+  Type.Object({ changed: Type.Integer({ minimum: 0 }) }),
+  true,
+);
+
+/** `lfs project -d`: an inode's project id and inherit flag. */
+export const getProject = defineOp(
+  226,
+  'mdt.get_project',
+  Type.Object({ fid: Fid }),
+  Type.Object({ projid: ProjectId, inherit: Type.Boolean() }),
+);
+
+/** `lfs setquota -p ID -B … -I …`: sets (0 and 0 removes) a project's hard limits. */
+export const quotaSet = defineOp(
+  227,
+  'mdt.quota_set',
+  Type.Object({ projid: Type.Integer({ minimum: 1, maximum: 0xffff_ffff }), limits: QuotaLimits }),
+  Empty,
+  true,
+);
+
+/**
+ * `lfs quota -p ID`: the project's limits and usage: inodes counted on the MDT, bytes allocated summed
+ * over the OSTs' reports (asked afresh; an OST that does not answer contributes its last report).
+ */
+export const quotaGet = defineOp(
+  228,
+  'mdt.quota_get',
+  Type.Object({ projid: ProjectId }),
+  Type.Object({
+    limits: QuotaLimits,
+    usedBytes: Type.Integer({ minimum: 0 }),
+    usedInodes: Type.Integer({ minimum: 0 }),
+  }),
+);
+
+/**
+ * Asked by a client whose write an OST refused with EDQUOT (Lustre's quota acquire, QSD → QMT): the MDT
+ * takes back the project's unused grants from every other OST and grants OST `ost` what is left of the
+ * limit. The client then retries its write once; a second EDQUOT is the project really being full.
+ */
+export const quotaAcquire = defineOp(
+  229,
+  'mdt.quota_acquire',
+  Type.Object({
+    projid: Type.Integer({ minimum: 1, maximum: 0xffff_ffff }),
+    ost: Type.Integer({ minimum: 0 }),
+  }),
+  Empty,
+);

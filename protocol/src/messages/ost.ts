@@ -5,6 +5,11 @@ import { defineOp } from './op.ts';
 /** OST object id (Lustre's objid in group 0), unique on its OST; allocated by precreate. */
 export const ObjId = Type.Integer({ minimum: 1 });
 const Length = Type.Integer({ minimum: 0, maximum: 8 * 1024 * 1024 });
+/**
+ * The project the object's file belongs to (0: none), sent by the client with every op that allocates
+ * or frees space, so the OST charges the object's allocated bytes to it and enforces its limit.
+ */
+const ProjId = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
 
 /**
  * Reads up to `length` bytes at `offset`; the frame's data is shorter when the object ends first.
@@ -21,7 +26,12 @@ export const read = defineOp(
 export const write = defineOp(
   301,
   'ost.write',
-  Type.Object({ objId: ObjId, offset: Type.Integer({ minimum: 0 }), sync: Type.Boolean() }),
+  Type.Object({
+    objId: ObjId,
+    offset: Type.Integer({ minimum: 0 }),
+    sync: Type.Boolean(),
+    projid: ProjId,
+  }),
   Type.Object({ size: Type.Integer({ minimum: 0 }) }),
 );
 
@@ -29,7 +39,7 @@ export const write = defineOp(
 export const punch = defineOp(
   302,
   'ost.punch',
-  Type.Object({ objId: ObjId, size: Type.Integer({ minimum: 0 }) }),
+  Type.Object({ objId: ObjId, size: Type.Integer({ minimum: 0 }), projid: ProjId }),
   Empty,
 );
 
@@ -114,6 +124,33 @@ export const fallocate = defineOp(
     mode: Type.Integer({ minimum: 0, maximum: 3 }),
     offset: Type.Integer({ minimum: 0 }),
     length: Type.Integer({ minimum: 1 }),
+    projid: ProjId,
   }),
   Empty,
+);
+
+/**
+ * Bytes a project may hold on one OST (granted by the MDT, the quota master), and the project's whole
+ * limit (for messages); a project without a grant has no limit.
+ */
+export const QuotaGrant = Type.Object({
+  projid: ProjId,
+  allowedBytes: Type.Integer({ minimum: 0 }),
+  limitBytes: Type.Integer({ minimum: 0 }),
+});
+
+/**
+ * The MDT's quota round (Lustre's QMT → QSD): replaces the OST's whole set of project grants, and
+ * answers the bytes each project has allocated on this OST (with the growth of writes in flight).
+ * Idempotent.
+ */
+export const quotaSync = defineOp(
+  311,
+  'ost.quota_sync',
+  Type.Object({ grants: Type.Array(QuotaGrant, { maxItems: 100_000 }) }),
+  Type.Object({
+    usage: Type.Array(Type.Object({ projid: ProjId, bytes: Type.Integer({ minimum: 0 }) }), {
+      maxItems: 100_000,
+    }),
+  }),
 );

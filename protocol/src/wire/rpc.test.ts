@@ -69,14 +69,18 @@ describe('rpc', () => {
   it('carries bulk data as raw bytes', async () => {
     const { address } = await startServer();
     const c = client(address);
-    const r = await c.call(ost.write, { objId: 3, offset: 10, sync: false }, Buffer.alloc(4 << 20, 1));
+    const r = await c.call(
+      ost.write,
+      { objId: 3, offset: 10, sync: false, projid: 0 },
+      Buffer.alloc(4 << 20, 1),
+    );
     expect(r.reply.size).toBe(10 + (4 << 20));
   });
 
   it('maps handler errors to KlError with code and reason', async () => {
     const { address } = await startServer();
     const err = await client(address)
-      .call(ost.punch, { objId: 1, size: 0 })
+      .call(ost.punch, { objId: 1, size: 0, projid: 0 })
       .catch((e) => e);
     expect(isKlError(err, 'ENOSPC')).toBe(true);
     expect(err.message).toBe('ENOSPC: OST0000 is full');

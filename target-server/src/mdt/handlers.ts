@@ -13,6 +13,8 @@ import * as ns from './namespace.ts';
 import { openFile } from './open-files.ts';
 import { registerOpenHandlers } from './open-handlers.ts';
 import type { OstProxy } from './ost-proxy.ts';
+import { registerQuotaHandlers } from './quota-handlers.ts';
+import type { QuotaMaster } from './quota-master.ts';
 import { rename } from './rename.ts';
 import type { MutationRunner, Txn } from './reply-cache.ts';
 import { getxattr, listxattr, removexattr, setxattr } from './xattr.ts';
@@ -29,6 +31,8 @@ export interface HandlerDeps {
   leases: ClientLeases;
   /** How long a client with opens may stay silent before it is evicted. */
   leaseMs: number;
+  /** The project quota master: grants to the OSTs and their usage reports. */
+  quota: QuotaMaster;
 }
 
 /** Layout intents retry after waiting for object ids at most this often before giving up. */
@@ -43,6 +47,7 @@ export function registerMdtHandlers(rpc: RpcServer, deps: HandlerDeps): void {
   registerDataMutations(rpc, deps);
   registerCreateOpen(rpc, deps);
   registerOpenHandlers(rpc, deps);
+  registerQuotaHandlers(rpc, deps);
 }
 
 /** mdt.create_open: a create that may wait for object ids, as mdt.create, plus the caller's open. */

@@ -58,7 +58,7 @@ describe('MDT target', () => {
     const { layout } = (await a.client.call(mdt.layoutIntent, { fid: f, start: 0, end: 1 })).reply;
     const objId = layout.components[0]!.objects![0]!.objId;
     const ostClient = c.client(c.osts[0]!.address);
-    await ostClient.call(ost.write, { objId, offset: 0, sync: false }, Buffer.from('data'));
+    await ostClient.call(ost.write, { objId, offset: 0, sync: false, projid: 0 }, Buffer.from('data'));
     const listed = async () =>
       (await ostClient.call(ost.listObjects, { after: 0, countMax: 100 })).reply.objIds;
     expect(await listed()).toContain(objId);

@@ -15,6 +15,7 @@ import { ClientLeases, evictSilentClients, OPEN_LEASE_MS_DEFAULT, pruneEvictionN
 import { ensureRoot, type Mdt } from './namespace.ts';
 import { openCount, orphanCount, releaseUnopenedOrphans } from './open-files.ts';
 import { OstProxy, type OstProxyOptions } from './ost-proxy.ts';
+import { QuotaMaster } from './quota-master.ts';
 import { DurableReplyCache, MutationRunner } from './reply-cache.ts';
 import { Store } from './store.ts';
 
@@ -33,6 +34,8 @@ export interface MdtOptions {
   configPollWaitMs?: number;
   /** How long a client holding opens may stay silent before its opens are dropped (eviction). */
   openLeaseMs?: number;
+  /** How often the quota master sends the OSTs their grants and collects their usage. */
+  quotaIntervalMs?: number;
   osp?: OstProxyOptions;
   destroy?: DestroyWorkerOptions;
 }
@@ -77,7 +80,8 @@ export async function startMdt(ctx: TargetContext, opts: MdtOptions = {}): Promi
   const leases = new ClientLeases();
   const leaseMs = opts.openLeaseMs ?? OPEN_LEASE_MS_DEFAULT;
   const poolWaitMs = opts.poolWaitMs ?? 10_000;
-  registerMdtHandlers(ctx.rpc, { m, runner, osp, poolWaitMs, statfs, leases, leaseMs });
+  const quota = new QuotaMaster(store, osp, log, opts.quotaIntervalMs ?? 3000);
+  registerMdtHandlers(ctx.rpc, { m, runner, osp, poolWaitMs, statfs, leases, leaseMs, quota });
   registerMetrics(ctx.registry, store, osp);
   const freed = store.txn(() => releaseUnopenedOrphans(m));
   const housekeeping = setInterval(() => housekeep(store, replyCache, log), HOUSEKEEPING_INTERVAL_MS);
@@ -105,6 +109,7 @@ export async function startMdt(ctx: TargetContext, opts: MdtOptions = {}): Promi
     async close() {
       clearInterval(housekeeping);
       clearInterval(evictions);
+      quota.close();
       mgs?.watcher.stop();
       mgs?.client.close();
       // Closing the proxies fails an ost.destroy in flight at once, so the worker stops without waiting on it.

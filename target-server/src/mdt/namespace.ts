@@ -39,6 +39,8 @@ import {
 import type { LayoutPolicy } from './layouts.ts';
 import { checkName, dotRemovalError, isDotName } from './names.ts';
 import { dropLastLink } from './open-files.ts';
+import { inheritProject } from './projects.ts';
+import { checkInodeQuota } from './quota-limits.ts';
 import type { Store } from './store.ts';
 
 /** What namespace operations work on: the store, the layout policy and the limits. */
@@ -88,6 +90,8 @@ export function create(m: Mdt, req: CreateRequest): NodeValue {
     throw new KlError('ENOSPC', `MDT holds its maximum of ${m.inodesMax} inodes`);
   }
   const inode = inodeFor(m, req, type, dir);
+  inheritProject(m.store, dir, inode);
+  checkInodeQuota(m.store, inode.projid);
   putInode(m.store, inode);
   addInodeCount(m.store, 1);
   addDentry(m.store, dir.fid, req.name, inode.fid);

@@ -31,7 +31,7 @@ async function fileWithObject(c: TestCluster, client: RpcClient, bytes = 4096) {
   const objId = layout.components[0]!.objects![0]!.objId;
   await c
     .client(c.osts[0]!.address)
-    .call(ost.write, { objId, offset: 0, sync: false }, Buffer.alloc(bytes, 7));
+    .call(ost.write, { objId, offset: 0, sync: false, projid: 0 }, Buffer.alloc(bytes, 7));
   return { fid, name, objId };
 }
 

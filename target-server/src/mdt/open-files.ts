@@ -111,6 +111,7 @@ function releaseIfUnopenedOrphan(m: Mdt, fid: string): boolean {
 function releaseInode(m: Mdt, inode: Inode): void {
   m.store.run('DELETE FROM inodes WHERE fid = ?', inode.fid);
   m.store.run('DELETE FROM xattrs WHERE fid = ?', inode.fid);
+  m.store.run('DELETE FROM project_inherit WHERE fid = ?', inode.fid);
   deleteDom(m.store, inode.fid);
   addInodeCount(m.store, -1);
   const objects = layoutObjects(inode.layout);

@@ -210,6 +210,22 @@ export class OstProxy {
     await s.client.call(ost.destroy, { objIds });
   }
 
+  /** The indexes of every OST in the configuration. */
+  indexes(): number[] {
+    return [...this.#osts.keys()];
+  }
+
+  /** ost.quota_sync on one OST: its new grants; answers its per-project usage. */
+  async quotaSync(
+    index: number,
+    grants: Array<{ projid: number; allowedBytes: number; limitBytes: number }>,
+    timeoutMs: number,
+  ): Promise<Array<{ projid: number; bytes: number }>> {
+    const s = this.#osts.get(index);
+    if (!s) throw new KlError('ENXIO', `OST ${index} is not in the filesystem configuration`);
+    return (await s.client.call(ost.quotaSync, { grants }, undefined, timeoutMs)).reply.usage;
+  }
+
   /** True once every known OST answered and has ids to hand out. */
   ready(): boolean {
     return [...this.#osts.values()].every((s) => s.active && available(s) > 0);

@@ -12,6 +12,7 @@ import { LayoutPolicy } from './layouts.ts';
 import { ClientLeases } from './leases.ts';
 import { ensureRoot, type Mdt } from './namespace.ts';
 import { OstProxy } from './ost-proxy.ts';
+import { QuotaMaster } from './quota-master.ts';
 import { DurableReplyCache, MutationRunner, REPLIES_PER_CLIENT_MAX, REPLY_KEEP_MS } from './reply-cache.ts';
 import { Store } from './store.ts';
 
@@ -34,14 +35,16 @@ async function handlersIn(dir?: string) {
   const rpc = { register: (op: { name: string }, h: Handler<never>) => handlers.set(op.name, h) };
   const statfs = async () => ({ totalBytes: 0, freeBytes: 0, availBytes: 0, files: 0, filesFree: 0 });
   const leases = new ClientLeases();
+  const quota = new QuotaMaster(store, osp, silentLogger, 60_000);
   registerMdtHandlers(rpc as unknown as RpcServer, {
     ...{ m, runner, osp, poolWaitMs: 100, statfs },
-    ...{ leases, leaseMs: 60_000 },
+    ...{ leases, leaseMs: 60_000, quota },
   });
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
+    quota.close();
     osp.close();
     store.close();
   };

@@ -10,7 +10,8 @@ export const SCHEMA_VERSION = 1;
  * inodes (with the layout as lustre.lov), dentries, xattrs, DoM data in 64 KiB chunks, the destroy log
  * (Lustre's unlink llog for OST objects), the reply cache (last_rcvd), the readdir cookie tombstones,
  * which clients have which files open, the orphans (Lustre's PENDING directory: unlinked files still
- * open) and the clients evicted for silence that have not heard so yet. Tables are only ever added with
+ * open), the clients evicted for silence that have not heard so yet, the directories whose new children
+ * inherit their project id, and the project quota limits. Tables are only ever added with
  * CREATE IF NOT EXISTS, so an older store opens unchanged and the schema version stays.
  */
 const SCHEMA = `
@@ -52,6 +53,11 @@ CREATE TABLE IF NOT EXISTS opens (
 CREATE INDEX IF NOT EXISTS opens_client ON opens (client);
 CREATE TABLE IF NOT EXISTS orphans (fid TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS evicted_clients (client TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inodes_projid ON inodes (projid);
+CREATE TABLE IF NOT EXISTS project_inherit (fid TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quota_limits (
+  projid INTEGER PRIMARY KEY, block_hard_bytes INTEGER NOT NULL, inode_hard INTEGER NOT NULL
+);
 `;
 
 export type Row = Record<string, unknown>;

@@ -41,11 +41,11 @@ const { FALLOC_FL_KEEP_SIZE: KEEP_SIZE, FALLOC_FL_PUNCH_HOLE: PUNCH } = ost;
 describe('ost.fallocate', () => {
   it('reserves space, growing the object unless KEEP_SIZE', async () => {
     const c = await ostWith(2);
-    await c.call(ost.fallocate, { objId: 1, mode: 0, offset: 64 * KiB, length: 256 * KiB });
+    await c.call(ost.fallocate, { objId: 1, mode: 0, offset: 64 * KiB, length: 256 * KiB, projid: 0 });
     const grown = (await c.call(ost.getattr, { objId: 1 })).reply;
     expect(grown.size).toBe(320 * KiB);
     expect(grown.blocks).toBeGreaterThanOrEqual((256 * KiB) / 512);
-    await c.call(ost.fallocate, { objId: 2, mode: KEEP_SIZE, offset: 0, length: 128 * KiB });
+    await c.call(ost.fallocate, { objId: 2, mode: KEEP_SIZE, offset: 0, length: 128 * KiB, projid: 0 });
     const kept = (await c.call(ost.getattr, { objId: 2 })).reply;
     expect(kept.size).toBe(0);
     expect(kept.blocks).toBeGreaterThanOrEqual((128 * KiB) / 512);
@@ -58,8 +58,14 @@ describe('ost.fallocate', () => {
   it('punches a hole that reads as zeros and seeks as a hole, keeping the size', async () => {
     const c = await ostWith(2);
     const data = randomBytes(512 * KiB);
-    await c.call(ost.write, { objId: 1, offset: 0, sync: false }, data);
-    await c.call(ost.fallocate, { objId: 1, mode: PUNCH | KEEP_SIZE, offset: 128 * KiB, length: 128 * KiB });
+    await c.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, data);
+    await c.call(ost.fallocate, {
+      objId: 1,
+      mode: PUNCH | KEEP_SIZE,
+      offset: 128 * KiB,
+      length: 128 * KiB,
+      projid: 0,
+    });
     expect((await c.call(ost.getattr, { objId: 1 })).reply.size).toBe(512 * KiB);
     const read = (await c.call(ost.read, { objId: 1, offset: 0, length: 512 * KiB })).data;
     const expected = Buffer.from(data);
@@ -68,13 +74,13 @@ describe('ost.fallocate', () => {
     const hole = (await c.call(ost.seek, { objId: 1, offset: 0, whence: 'hole' })).reply.offset;
     expect(hole).toBe(128 * KiB);
     // Punching an object never written has nothing to do.
-    await c.call(ost.fallocate, { objId: 2, mode: PUNCH | KEEP_SIZE, offset: 0, length: 4096 });
+    await c.call(ost.fallocate, { objId: 2, mode: PUNCH | KEEP_SIZE, offset: 0, length: 4096, projid: 0 });
     expect((await c.call(ost.listObjects, { after: 0, countMax: 10 })).reply.objIds).toEqual([1]);
   });
 
   it('answers ENOTSUP for a punch without KEEP_SIZE', async () => {
     const c = await ostWith(1);
-    const req = { objId: 1, mode: PUNCH, offset: 0, length: 4096 };
+    const req = { objId: 1, mode: PUNCH, offset: 0, length: 4096, projid: 0 };
     await expect(c.call(ost.fallocate, req)).rejects.toMatchObject({ code: 'ENOTSUP' });
   });
 });

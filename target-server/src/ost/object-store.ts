@@ -10,6 +10,7 @@ import { fsyncDirectory } from './fsync-directory.ts';
 import { HandleCache, type Lease } from './handle-cache.ts';
 import { type SeekWhence, seekDataOrHole } from './lseek.ts';
 import { bucketDir, bucketOf, createBuckets, listObjectIds, objectPath } from './object-namespace.ts';
+import type { ProjectQuota } from './project-quota.ts';
 
 /** Largest object, in bytes: far beyond any real file, and offsets stay exact in a double. */
 export const OBJECT_BYTES_MAX = 2 ** 50;
@@ -27,6 +28,8 @@ export interface ObjectStoreOptions {
   log: Logger;
   /** Whether precreate has handed out `objId`: objects exist, or may come into being, only for those. */
   isReserved(objId: number): boolean;
+  /** Per-project accounting and enforcement of allocated bytes. */
+  quota: ProjectQuota;
   /** Called after each fdatasync, for metrics. */
   onDataSync?(): void;
 }
@@ -77,27 +80,53 @@ export class ObjectStore {
     });
   }
 
-  /** Writes `data` at `offset`, creating the object on its first write; resolves with the new size. */
-  write(objId: number, offset: number, data: Buffer, sync: boolean): Promise<{ size: number }> {
+  /**
+   * Writes `data` at `offset` for a file of project `projid`, creating the object on its first write;
+   * resolves with the new size. EDQUOT when the project's grant on this OST does not cover it.
+   */
+  write(
+    objId: number,
+    offset: number,
+    data: Buffer,
+    sync: boolean,
+    projid: number,
+  ): Promise<{ size: number }> {
     return this.#guard(`writing object ${objId}`, async () => {
       this.#requireExtent(objId, offset, data.length);
       using lease = await this.#openOrCreate(objId);
-      await writeFully(lease.handle, data, offset);
-      // Completed pwrite: the data is in the page cache and survives kill -9 of this process.
-      this.#dirty.add(objId);
-      // Asked for stable storage: on disk before the reply, so it survives power loss.
-      if (sync) await this.#syncObject(objId, lease.handle);
-      return { size: (await lease.handle.stat()).size };
+      const growth = growthOf(this.#opts.quota.trackedBytes(objId), offset, data.length);
+      return this.#opts.quota.charge(
+        objId,
+        projid,
+        growth,
+        () => allocated(lease.handle),
+        async () => {
+          await writeFully(lease.handle, data, offset);
+          // Completed pwrite: the data is in the page cache and survives kill -9 of this process.
+          this.#dirty.add(objId);
+          // Asked for stable storage: on disk before the reply, so it survives power loss.
+          if (sync) await this.#syncObject(objId, lease.handle);
+          return { size: (await lease.handle.stat()).size };
+        },
+      );
     });
   }
 
-  /** Truncates or extends the object to `size`, creating it if it was never written. */
-  punch(objId: number, size: number): Promise<void> {
+  /** Truncates or extends the object to `size`, creating it if it was never written. Allocates nothing. */
+  punch(objId: number, size: number, projid: number): Promise<void> {
     return this.#guard(`punching object ${objId} to ${size} bytes`, async () => {
       this.#requireExtent(objId, size, 0);
       using lease = await this.#openOrCreate(objId);
-      await lease.handle.truncate(size);
-      this.#dirty.add(objId);
+      await this.#opts.quota.charge(
+        objId,
+        projid,
+        0,
+        () => allocated(lease.handle),
+        async () => {
+          await lease.handle.truncate(size);
+          this.#dirty.add(objId);
+        },
+      );
     });
   }
 
@@ -113,6 +142,7 @@ export class ObjectStore {
         }),
       );
       await this.#syncNewEntries(objIds.length > 0 ? ids.map(bucketOf) : [...this.#newEntries]);
+      await this.#opts.quota.sync();
     });
   }
 
@@ -141,7 +171,7 @@ export class ObjectStore {
    * modes are accepted (ENOTSUP otherwise, as Linux answers EOPNOTSUPP). Punching a never-written object
    * has nothing to do; reserving creates it.
    */
-  fallocate(objId: number, mode: number, offset: number, length: number): Promise<void> {
+  fallocate(objId: number, mode: number, offset: number, length: number, projid: number): Promise<void> {
     const what = `fallocate of [${offset}, ${offset + length}) in object ${objId} on ${this.#opts.targetName}`;
     return this.#guard(what, async () => {
       if (!FALLOCATE_MODES.has(mode)) throw new KlError('ENOTSUP', `${what}: mode ${mode} is not supported`);
@@ -149,8 +179,18 @@ export class ObjectStore {
       const punch = (mode & FALLOC_FL_PUNCH_HOLE) !== 0;
       using lease = punch ? await this.#openExisting(objId) : await this.#openOrCreate(objId);
       if (!lease) return;
-      fallocateFd(lease.handle.fd, mode, offset, length, what);
-      this.#dirty.add(objId);
+      const handle = lease.handle;
+      // Reserving may allocate all of the range; punching only frees.
+      await this.#opts.quota.charge(
+        objId,
+        projid,
+        punch ? 0 : length,
+        () => allocated(handle),
+        async () => {
+          fallocateFd(handle.fd, mode, offset, length, what);
+          this.#dirty.add(objId);
+        },
+      );
     });
   }
 
@@ -163,6 +203,7 @@ export class ObjectStore {
         await fs.unlink(objectPath(this.#opts.dataDir, objId)).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'ENOENT') throw e;
         });
+        await this.#opts.quota.release(objId);
       }),
     );
   }
@@ -183,6 +224,7 @@ export class ObjectStore {
       await this.sync([]);
     } finally {
       await this.#handles.closeAll();
+      await this.#opts.quota.close();
     }
   }
 
@@ -259,6 +301,22 @@ export class ObjectStore {
       throw toKlError(e, `${what} on ${this.#opts.targetName}`);
     }
   }
+}
+
+/** Allocated bytes of an open object (st_blocks × 512), what its project is charged. */
+async function allocated(fh: FileHandle): Promise<number> {
+  return (await fh.stat()).blocks * 512;
+}
+
+/**
+ * Bytes a write may newly allocate: those past what the object has allocated, rounded up to whole
+ * 4 KiB blocks, never more than the write's length rounded up to blocks (an overwrite allocates none).
+ */
+export function growthOf(allocatedBytes: number, offset: number, length: number): number {
+  const block = 4096;
+  const end = Math.ceil((offset + length) / block) * block;
+  const span = Math.ceil(length / block) * block + block;
+  return Math.min(span, Math.max(0, end - allocatedBytes));
 }
 
 async function readFully(fh: FileHandle, offset: number, length: number): Promise<Buffer> {

@@ -106,7 +106,7 @@ describe('OST', () => {
     for (const [offset, length] of pieces) {
       const data = randomBytes(length);
       data.copy(model, offset);
-      const r = await client.call(ost.write, { objId: 1, offset, sync: false }, data);
+      const r = await client.call(ost.write, { objId: 1, offset, sync: false, projid: 0 }, data);
       expect(r.reply.size).toBe(offset + length); // pieces ascend: each one ends the object
     }
     for (const [offset, length] of [
@@ -135,9 +135,9 @@ describe('OST', () => {
     expect(isKlError(seekErr, 'ENXIO')).toBe(true);
     for (const call of [
       client.call(ost.read, { objId: 3, offset: 0, length: 1 }),
-      client.call(ost.write, { objId: 3, offset: 0, sync: false }, Buffer.from('x')),
+      client.call(ost.write, { objId: 3, offset: 0, sync: false, projid: 0 }, Buffer.from('x')),
       client.call(ost.getattr, { objId: 3 }),
-      client.call(ost.punch, { objId: 3, size: 1 }),
+      client.call(ost.punch, { objId: 3, size: 1, projid: 0 }),
       client.call(ost.sync, { objIds: [3] }),
     ]) {
       const err = await failure(call);
@@ -150,28 +150,28 @@ describe('OST', () => {
     const { client } = await startFresh();
     await client.call(ost.precreate, { mdtIndex: 0, count: 2 });
     const data = randomBytes(10_000);
-    await client.call(ost.write, { objId: 1, offset: 0, sync: false }, data);
-    await client.call(ost.punch, { objId: 1, size: 100 });
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, data);
+    await client.call(ost.punch, { objId: 1, size: 100, projid: 0 });
     expect((await client.call(ost.getattr, { objId: 1 })).reply.size).toBe(100);
-    await client.call(ost.punch, { objId: 1, size: 5000 });
+    await client.call(ost.punch, { objId: 1, size: 5000, projid: 0 });
     const r = await client.call(ost.read, { objId: 1, offset: 0, length: 10_000 });
     expect(r.data.length).toBe(5000);
     expect(r.data.subarray(0, 100).equals(data.subarray(0, 100))).toBe(true);
     expect(r.data.subarray(100).equals(Buffer.alloc(4900))).toBe(true);
-    await client.call(ost.punch, { objId: 2, size: 123 });
+    await client.call(ost.punch, { objId: 2, size: 123, projid: 0 });
     expect((await client.call(ost.getattr, { objId: 2 })).reply.size).toBe(123);
   });
 
   it('syncs written objects and counts each fdatasync', async () => {
     const { client, registry } = await startFresh();
     await client.call(ost.precreate, { mdtIndex: 0, count: 3 });
-    await client.call(ost.write, { objId: 1, offset: 0, sync: false }, Buffer.from('a'));
-    await client.call(ost.write, { objId: 2, offset: 0, sync: false }, Buffer.from('b'));
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, Buffer.from('a'));
+    await client.call(ost.write, { objId: 2, offset: 0, sync: false, projid: 0 }, Buffer.from('b'));
     await client.call(ost.sync, { objIds: [] });
     expect(await metric(registry, 'kubelustre_ost_sync_total')).toBe(2);
     await client.call(ost.sync, { objIds: [] }); // nothing changed since
     expect(await metric(registry, 'kubelustre_ost_sync_total')).toBe(2);
-    await client.call(ost.write, { objId: 1, offset: 1, sync: true }, Buffer.from('c'));
+    await client.call(ost.write, { objId: 1, offset: 1, sync: true, projid: 0 }, Buffer.from('c'));
     expect(await metric(registry, 'kubelustre_ost_sync_total')).toBe(3);
     await client.call(ost.sync, { objIds: [1, 1, 3] }); // 3 is reserved but unwritten: nothing to flush
     expect(await metric(registry, 'kubelustre_ost_sync_total')).toBe(4);
@@ -180,7 +180,7 @@ describe('OST', () => {
   it('reports size and allocated blocks', async () => {
     const { client } = await startFresh();
     await client.call(ost.precreate, { mdtIndex: 0, count: 1 });
-    await client.call(ost.write, { objId: 1, offset: 0, sync: false }, randomBytes(1024 * 1024));
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, randomBytes(1024 * 1024));
     const { reply } = await client.call(ost.getattr, { objId: 1 });
     expect(reply.size).toBe(1024 * 1024);
     expect(reply.blocks).toBeGreaterThanOrEqual(2048); // 512-byte units
@@ -191,8 +191,8 @@ describe('OST', () => {
     await client.call(ost.precreate, { mdtIndex: 0, count: 1 });
     const chunk = 64 * 1024; // a multiple of any filesystem block size
     const mib = 1024 * 1024;
-    await client.call(ost.write, { objId: 1, offset: 0, sync: false }, randomBytes(chunk));
-    await client.call(ost.write, { objId: 1, offset: mib, sync: false }, randomBytes(chunk));
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, randomBytes(chunk));
+    await client.call(ost.write, { objId: 1, offset: mib, sync: false, projid: 0 }, randomBytes(chunk));
     const seek = async (offset: number, whence: 'data' | 'hole') =>
       (await client.call(ost.seek, { objId: 1, offset, whence })).reply.offset;
     expect(await seek(0, 'data')).toBe(0);
@@ -206,7 +206,7 @@ describe('OST', () => {
   it('destroys idempotently', async () => {
     const { client } = await startFresh();
     await client.call(ost.precreate, { mdtIndex: 0, count: 2 });
-    await client.call(ost.write, { objId: 1, offset: 0, sync: false }, Buffer.from('doomed'));
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, Buffer.from('doomed'));
     await client.call(ost.destroy, { objIds: [1, 2, 99] });
     await client.call(ost.destroy, { objIds: [1] });
     expect((await client.call(ost.read, { objId: 1, offset: 0, length: 10 })).data.length).toBe(0);
@@ -221,11 +221,11 @@ describe('OST', () => {
     await client.call(ost.precreate, { mdtIndex: 0, count: 1 });
     const write = client.call(
       ost.write,
-      { objId: 1, offset: OBJECT_BYTES_MAX - 1, sync: false },
+      { objId: 1, offset: OBJECT_BYTES_MAX - 1, sync: false, projid: 0 },
       Buffer.alloc(2),
     );
     expect(isKlError(await failure(write), 'EFBIG')).toBe(true);
-    const punch = client.call(ost.punch, { objId: 1, size: OBJECT_BYTES_MAX + 1 });
+    const punch = client.call(ost.punch, { objId: 1, size: OBJECT_BYTES_MAX + 1, projid: 0 });
     expect(isKlError(await failure(punch), 'EFBIG')).toBe(true);
   });
 
@@ -258,7 +258,7 @@ describe('OST', () => {
     const { dataDir, client, stop } = await startFresh();
     await client.call(ost.precreate, { mdtIndex: 0, count: 1 });
     const data = randomBytes(100_000);
-    await client.call(ost.write, { objId: 1, offset: 12_345, sync: false }, data);
+    await client.call(ost.write, { objId: 1, offset: 12_345, sync: false, projid: 0 }, data);
     await stop();
     const restarted = await startTestOst(dataDir);
     const r = await restarted.client.call(ost.read, { objId: 1, offset: 12_345, length: data.length });
@@ -270,7 +270,9 @@ describe('OST', () => {
     await client.call(ost.precreate, { mdtIndex: 0, count: 600 });
     const written = Array.from({ length: 300 }, (_, i) => 2 * i + 1); // every other id, across all buckets
     await Promise.all(
-      written.map((objId) => client.call(ost.write, { objId, offset: 0, sync: false }, Buffer.from('x'))),
+      written.map((objId) =>
+        client.call(ost.write, { objId, offset: 0, sync: false, projid: 0 }, Buffer.from('x')),
+      ),
     );
     await client.call(ost.destroy, { objIds: [1, 301] });
     const listed: number[] = [];
@@ -292,7 +294,7 @@ describe('OST', () => {
     const pieces = Array.from({ length: 200 }, () => randomBytes(pieceBytes));
     await Promise.all(
       pieces.map((data, i) =>
-        client.call(ost.write, { objId: 1, offset: i * pieceBytes, sync: i % 10 === 0 }, data),
+        client.call(ost.write, { objId: 1, offset: i * pieceBytes, sync: i % 10 === 0, projid: 0 }, data),
       ),
     );
     const r = await client.call(ost.read, { objId: 1, offset: 0, length: 200 * pieceBytes });
@@ -304,7 +306,11 @@ describe('OST', () => {
     await client.call(ost.precreate, { mdtIndex: 0, count: 50 });
     const ids = Array.from({ length: 50 }, (_, i) => i + 1);
     for (const objId of ids)
-      await client.call(ost.write, { objId, offset: objId, sync: false }, Buffer.from(`object ${objId}`));
+      await client.call(
+        ost.write,
+        { objId, offset: objId, sync: false, projid: 0 },
+        Buffer.from(`object ${objId}`),
+      );
     expect(await metric(registry, 'kubelustre_ost_open_files')).toBeLessThanOrEqual(8);
     const reads = await Promise.all(
       ids.map((objId) => client.call(ost.read, { objId, offset: objId, length: 100 })),
@@ -321,5 +327,66 @@ describe('OST', () => {
     expect(reply.availBytes).toBeLessThanOrEqual(reply.freeBytes);
     expect(reply.freeBytes).toBeLessThanOrEqual(reply.totalBytes);
     expect((await target.statfs()).totalBytes).toBe(reply.totalBytes);
+  });
+});
+
+describe('OST project accounting', () => {
+  const KiB = 1024;
+  const usageOf = async (client: RpcClient, grants: Array<{ projid: number; allowedBytes: number }> = []) => {
+    const withLimits = grants.map((g) => ({ ...g, limitBytes: g.allowedBytes }));
+    const { reply } = await client.call(ost.quotaSync, { grants: withLimits });
+    return new Map(reply.usage.map((u) => [u.projid, u.bytes]));
+  };
+
+  it('charges allocated bytes to the project across write, punch, fallocate and destroy', async () => {
+    const { client } = await startFresh();
+    await client.call(ost.precreate, { mdtIndex: 0, count: 3 });
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 42 }, randomBytes(64 * KiB));
+    await client.call(ost.write, { objId: 2, offset: 0, sync: false, projid: 0 }, randomBytes(64 * KiB));
+    expect(await usageOf(client)).toEqual(new Map([[42, 64 * KiB]]));
+    await client.call(ost.punch, { objId: 1, size: 16 * KiB, projid: 42 });
+    expect(await usageOf(client)).toEqual(new Map([[42, 16 * KiB]]));
+    await client.call(ost.fallocate, { objId: 3, mode: 0, offset: 0, length: 32 * KiB, projid: 42 });
+    expect(await usageOf(client)).toEqual(new Map([[42, 48 * KiB]]));
+    // A project change moves the object's bytes at its next charged op.
+    await client.call(ost.punch, { objId: 3, size: 32 * KiB, projid: 7 });
+    expect(await usageOf(client)).toEqual(
+      new Map([
+        [42, 16 * KiB],
+        [7, 32 * KiB],
+      ]),
+    );
+    await client.call(ost.destroy, { objIds: [1, 3] });
+    expect(await usageOf(client)).toEqual(new Map());
+  });
+
+  it('refuses growth past the grant with EDQUOT, and overwrites within it', async () => {
+    const { client } = await startFresh();
+    await client.call(ost.precreate, { mdtIndex: 0, count: 1 });
+    await usageOf(client, [{ projid: 5, allowedBytes: 64 * KiB }]);
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 5 }, randomBytes(64 * KiB));
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 5 }, randomBytes(64 * KiB));
+    const refused = client.call(
+      ost.write,
+      { objId: 1, offset: 64 * KiB, sync: false, projid: 5 },
+      randomBytes(1),
+    );
+    const e = await failure(refused);
+    expect(isKlError(e, 'EDQUOT')).toBe(true);
+    expect(e.message).toContain('project 5 over its');
+    // Project 0 and unlimited projects are never refused.
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 0 }, randomBytes(128 * KiB));
+  });
+
+  it('recomputes usage after kill -9 from the project log and the objects, skipping a torn line', async () => {
+    const { client, dataDir } = await startFresh();
+    await client.call(ost.precreate, { mdtIndex: 0, count: 2 });
+    await client.call(ost.write, { objId: 1, offset: 0, sync: false, projid: 9 }, randomBytes(40 * KiB));
+    await client.call(ost.write, { objId: 2, offset: 0, sync: false, projid: 9 }, randomBytes(8 * KiB));
+    await client.call(ost.destroy, { objIds: [2] });
+    await fs.appendFile(path.join(dataDir, 'PROJECT_OBJECTS'), '2 9\n1 ');
+    // No stop: the first OST is abandoned as a killed process would be.
+    const again = await startTestOst(dataDir);
+    expect(await usageOf(again.client)).toEqual(new Map([[9, 40 * KiB]]));
   });
 });

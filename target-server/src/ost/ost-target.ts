@@ -5,6 +5,7 @@ import type { RunningTarget, TargetContext } from '../server/role.ts';
 import { targetName } from '../server/target-name.ts';
 import { LastIdStore } from './last-id.ts';
 import { ObjectStore } from './object-store.ts';
+import { ProjectQuota } from './project-quota.ts';
 
 /** Descriptors kept open for hot objects; far below a typical RLIMIT_NOFILE of 65536. */
 export const OPEN_FILES_MAX_DEFAULT = 1024;
@@ -26,12 +27,14 @@ export async function startOst(ctx: TargetContext, options: OstOptions = {}): Pr
     help: 'Objects flushed to stable storage (fdatasync), by ost.sync or a sync write',
     registers: [ctx.registry],
   });
+  const quota = await ProjectQuota.open(ctx.dataDir, name, log);
   const store = await ObjectStore.open({
     dataDir: ctx.dataDir,
     targetName: name,
     openFilesMax: options.openFilesMax ?? OPEN_FILES_MAX_DEFAULT,
     log,
     isReserved: (objId) => objId <= lastIds.lastId,
+    quota,
     onDataSync: () => syncs.inc(),
   });
   new Gauge({
@@ -43,6 +46,10 @@ export async function startOst(ctx: TargetContext, options: OstOptions = {}): Pr
     },
   });
   registerHandlers(ctx.rpc, store, lastIds);
+  ctx.rpc.register(ost.quotaSync, (req) => {
+    quota.setGrants(req.grants);
+    return { reply: { usage: quota.usage() } };
+  });
   let running = true;
   log.info({ dataDir: ctx.dataDir, lastId: lastIds.lastId }, 'Started OST');
   return {
@@ -63,10 +70,10 @@ function registerHandlers(rpc: RpcServer, store: ObjectStore, lastIds: LastIdSto
     return { reply: { size }, data };
   });
   rpc.register(ost.write, async (req, data) => ({
-    reply: await store.write(req.objId, req.offset, data, req.sync),
+    reply: await store.write(req.objId, req.offset, data, req.sync, req.projid),
   }));
   rpc.register(ost.punch, async (req) => {
-    await store.punch(req.objId, req.size);
+    await store.punch(req.objId, req.size, req.projid);
     return { reply: {} };
   });
   rpc.register(ost.sync, async (req) => {
@@ -86,7 +93,7 @@ function registerHandlers(rpc: RpcServer, store: ObjectStore, lastIds: LastIdSto
     reply: { offset: await store.seek(req.objId, req.offset, req.whence) },
   }));
   rpc.register(ost.fallocate, async (req) => {
-    await store.fallocate(req.objId, req.mode, req.offset, req.length);
+    await store.fallocate(req.objId, req.mode, req.offset, req.length, req.projid);
     return { reply: {} };
   });
   rpc.register(ost.listObjects, async (req) => ({ reply: await store.list(req.after, req.countMax) }));
