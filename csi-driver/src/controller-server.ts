@@ -1,6 +1,7 @@
 import { status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { KlClient } from '@kubelustre/client/fs-client.ts';
 import { isDir } from '@kubelustre/client/mode.ts';
+import type { LustreFileSystem } from '@kubelustre/operator/k8s/objects.ts';
 import { isKlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import { CsiError, invalidArgument, notFound } from './csi-error.ts';
@@ -14,13 +15,14 @@ import type {
   ValidateVolumeCapabilitiesRequest,
   Volume,
 } from './csi-proto.ts';
+import type { FilesystemResolver } from './filesystem-resolver.ts';
 import { type FsConnections, SECRET_KEY, sharedKey } from './fs-connections.ts';
-import { parseVolumeParameters, volumePath } from './parameters.ts';
+import { type FsSource, parseVolumeParameters, volumePath } from './parameters.ts';
 import { projectUsage } from './quota-api.ts';
 import { unary } from './rpc-handler.ts';
 import { capacityFits, requestedCapacity, requireSupported, unsupportedReason } from './volume-capability.ts';
-import { decodeVolumeId, encodeVolumeId, type VolumeRef } from './volume-id.ts';
-import type { VolumeLocations } from './volume-locations.ts';
+import { decodeVolumeId, encodeVolumeId } from './volume-id.ts';
+import type { VolumeLocation, VolumeLocations } from './volume-locations.ts';
 import { VolumeLocks } from './volume-locks.ts';
 import { createVolumeDir, listVolumeNames, readRecord, removeTree, writeRecord } from './volume-store.ts';
 
@@ -29,6 +31,15 @@ export interface ControllerDeps {
   locations: VolumeLocations;
   /** The plugin's key file: the shared key for calls whose request carries no `key` secret. */
   keyFile: string | undefined;
+  /** Reads the LustreFileSystems and LayoutPolicies that StorageClasses name. */
+  resolver: FilesystemResolver;
+}
+
+/** A StorageClass's filesystem, found: where its MGS is, the key for it, and the object if it has one. */
+interface Located {
+  fs: { mgs: string; fsName: string };
+  key: Buffer;
+  object: LustreFileSystem | undefined;
 }
 
 /**
@@ -79,10 +90,15 @@ export class ControllerServer {
     const params = parseVolumeParameters(req.parameters);
     const path = volumePath(params.baseDir, req.name);
     const capacityBytes = requestedCapacity(req.capacityRange);
-    const key = sharedKey(req.secrets, this.#deps.keyFile);
-    const volumeId = encodeVolumeId({ mgs: params.mgs, fsName: params.fsName, path });
+    const { fs, key, object } = await this.#locate(params, req.secrets);
+    const layout =
+      object && params.layoutPolicy !== undefined
+        ? await this.#deps.resolver.layoutPolicy(object, params.layoutPolicy)
+        : params.layout;
+    // The id says where the volume is (the MGS as reached from here), so a node needs no API access.
+    const volumeId = encodeVolumeId({ ...fs, path });
     using _lock = this.#locks.acquire(volumeId);
-    const client = await this.#deps.connections.get(params, key);
+    const client = await this.#deps.connections.get(fs, key);
     const existing = await readRecord(client, path).then(
       (record) => ({ record }),
       (e: unknown) => (isKlError(e, 'ENOENT') ? undefined : Promise.reject(e)),
@@ -105,8 +121,9 @@ export class ControllerServer {
       onDelete: params.onDelete,
       inodeLimit: params.inodeLimit,
     };
-    const { projectId } = await createVolumeDir(client, params.baseDir, wanted, params.layout);
-    await this.#deps.locations.add(params);
+    const { projectId } = await createVolumeDir(client, params.baseDir, wanted, layout);
+    const { baseDir, filesystem } = params;
+    await this.#deps.locations.add({ ...fs, baseDir, ...(filesystem && { filesystem }) });
     log.info({ path, capacityBytes, onDelete: params.onDelete, projectId }, 'Created volume directory');
     return { volume: { volumeId, capacityBytes, volumeContext: {} } };
   }
@@ -204,7 +221,7 @@ export class ControllerServer {
     const all = new Map<string, { client: KlClient; path: string }>();
     for (const loc of this.#deps.locations.list()) {
       try {
-        const client = await this.#deps.connections.getKnown(loc, this.#deps.keyFile);
+        const client = await this.#client(loc, {});
         for (const name of await listVolumeNames(client, loc.baseDir)) {
           const path = `${loc.baseDir}/${name}`;
           all.set(encodeVolumeId({ ...loc, path }), { client, path });
@@ -231,13 +248,49 @@ export class ControllerServer {
   async getCapacity(req: GetCapacityRequest): Promise<object> {
     if (Object.keys(req.parameters).length === 0) return { availableCapacity: 0 };
     const params = parseVolumeParameters(req.parameters);
-    const client = await this.#deps.connections.getKnown(params, this.#deps.keyFile);
+    const { connections, keyFile } = this.#deps;
+    let client: KlClient;
+    if (params.filesystem === undefined) client = await connections.getKnown(params, keyFile);
+    else {
+      const { fs, key } = await this.#locate(params, {});
+      client = await connections.get(fs, key);
+    }
     return { availableCapacity: (await client.lustre.statfs()).availBytes };
   }
 
-  #client(ref: VolumeRef, secrets: StringMap): Promise<KlClient> {
-    if (secrets[SECRET_KEY] !== undefined)
-      return this.#deps.connections.get(ref, sharedKey(secrets, undefined));
-    return this.#deps.connections.getKnown(ref, this.#deps.keyFile);
+  /**
+   * The StorageClass's filesystem and its key: the request's `key` secret first; then, for `mgs`, the
+   * plugin's key file, for a LustreFileSystem, its own Secret (what its targets use).
+   */
+  async #locate(source: FsSource, secrets: StringMap): Promise<Located> {
+    if (source.filesystem === undefined) {
+      const fs = { mgs: source.mgs, fsName: source.fsName };
+      return { fs, key: sharedKey(secrets, this.#deps.keyFile), object: undefined };
+    }
+    const { mgs, fsName, object } = await this.#deps.resolver.filesystem(source.filesystem);
+    const key =
+      secrets[SECRET_KEY] !== undefined
+        ? sharedKey(secrets, undefined)
+        : await this.#deps.resolver.sharedKey(object);
+    return { fs: { mgs, fsName }, key, object };
   }
+
+  /**
+   * A client for a volume's filesystem in calls that carry no StorageClass: the request's secret, else
+   * the last key that worked, else (after a restart) the Secret of the LustreFileSystem its volumes
+   * were created from, else the key file.
+   */
+  async #client(ref: { mgs: string; fsName: string }, secrets: StringMap): Promise<KlClient> {
+    const { connections, locations } = this.#deps;
+    if (secrets[SECRET_KEY] !== undefined) return connections.get(ref, sharedKey(secrets, undefined));
+    const filesystem = locations.list().find((l) => sameFs(l, ref) && l.filesystem)?.filesystem;
+    if (!connections.knowsKey(ref) && filesystem) {
+      return connections.get(ref, await this.#deps.resolver.sharedKeyOfRef(filesystem));
+    }
+    return connections.getKnown(ref, this.#deps.keyFile);
+  }
+}
+
+function sameFs(a: VolumeLocation, b: { mgs: string; fsName: string }): boolean {
+  return a.mgs === b.mgs && a.fsName === b.fsName;
 }

@@ -68,6 +68,11 @@ export class FsConnections {
     return client;
   }
 
+  /** Whether a key has connected to `fs` since the plugin started. */
+  knowsKey(fs: { mgs: string; fsName: string }): boolean {
+    return this.#keys.has(fsSpec(fs));
+  }
+
   /** A client for `fs` with the last key that worked for it, for calls that carry no secrets. */
   getKnown(fs: { mgs: string; fsName: string }, keyFile: string | undefined): Promise<KlClient> {
     const key = this.#keys.get(fsSpec(fs)) ?? (keyFile ? readKeyFile(keyFile) : undefined);

@@ -2,29 +2,37 @@
 /**
  * The kubelustre CSI plugin:
  *   main.ts --mode controller|node|all --endpoint unix:///csi/csi.sock --node-id NAME
- *           [--state-dir DIR] [--key-file FILE]
+ *           [--state-dir DIR] [--key-file FILE] [--kubeconfig FILE] [--mgs-address NS/NAME=HOST:PORT]...
  * Runs until SIGTERM or SIGINT, then stops taking calls, lets running ones finish and exits. Filesystem
- * mounts made in node mode belong to their own processes and stay.
+ * mounts made in node mode belong to their own processes and stay. --kubeconfig and --mgs-address serve
+ * StorageClasses that name a LustreFileSystem: the API server to read it from (default: in-cluster, else
+ * $KUBECONFIG or ~/.kube/config), and where its MGS answers when its Service's DNS name does not resolve
+ * here (a controller outside the cluster); --mgs-address is repeatable.
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { parseMgsAddresses } from './filesystem-resolver.ts';
 import { type PluginMode, startPlugin } from './plugin.ts';
 
 const USAGE =
-  'usage: main.ts --mode controller|node|all --endpoint unix:///PATH.sock --node-id NAME [--state-dir DIR] [--key-file FILE]';
+  'usage: main.ts --mode controller|node|all --endpoint unix:///PATH.sock --node-id NAME [--state-dir DIR]' +
+  ' [--key-file FILE] [--kubeconfig FILE] [--mgs-address NS/NAME=HOST:PORT]...';
 const DEFAULT_STATE_DIR = '/var/lib/kubelet/plugins/csi.kubelustre.io';
 
 function parseCommandLine() {
   try {
-    return parseArgs({
+    const { values } = parseArgs({
       options: {
         mode: { type: 'string' },
         endpoint: { type: 'string' },
         'node-id': { type: 'string' },
         'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
         'key-file': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'mgs-address': { type: 'string', multiple: true },
       },
-    }).values;
+    });
+    return { ...values, mgsAddresses: parseMgsAddresses(values['mgs-address'] ?? []) };
   } catch (e) {
     console.error(`kubelustre csi: ${(e as Error).message}\n${USAGE}`);
     process.exit(2);
@@ -46,6 +54,8 @@ try {
     nodeId: values['node-id'],
     stateDir: values['state-dir'],
     keyFile: values['key-file'],
+    kubeconfig: values.kubeconfig,
+    mgsAddresses: values.mgsAddresses,
     log,
   });
   const stop = (signal: string) => {

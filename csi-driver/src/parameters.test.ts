@@ -23,6 +23,7 @@ describe('parseVolumeParameters', () => {
       fsName: 'fs1',
       baseDir: '/volumes',
       layout: undefined,
+      layoutPolicy: undefined,
       onDelete: 'delete',
       inodeLimit: 0,
     });
@@ -53,13 +54,45 @@ describe('parseVolumeParameters', () => {
   });
 
   it('refuses what it cannot honour', () => {
-    expect(refusal(() => parseVolumeParameters({}))).toMatch(/"mgs".*required/);
+    expect(refusal(() => parseVolumeParameters({}))).toMatch(/"filesystem".*"mgs".*required/);
     expect(refusal(() => parseVolumeParameters({ mgs: 'nohost' }))).toMatch(/MGS_HOST:PORT/);
     expect(refusal(() => parseVolumeParameters({ mgs: MGS, stripes: '4' }))).toMatch(/unknown/);
     expect(refusal(() => parseVolumeParameters({ mgs: MGS, onDelete: 'archive' }))).toMatch(/onDelete/);
     expect(refusal(() => parseVolumeParameters({ mgs: MGS, baseDir: '../x' }))).toMatch(/baseDir/);
     expect(refusal(() => parseVolumeParameters({ mgs: MGS, setstripe: '-c x' }))).toBeTruthy();
-    expect(refusal(() => parseVolumeParameters({ filesystem: 'ns/fs1' }))).toMatch(/not supported yet/);
+  });
+
+  it('takes a LustreFileSystem as NAMESPACE/NAME and a LayoutPolicy of it', () => {
+    const p = parseVolumeParameters({ filesystem: 'ns/fs1', layoutPolicy: 'wide' });
+    expect([p.filesystem, p.mgs, p.layoutPolicy]).toEqual([
+      { namespace: 'ns', name: 'fs1' },
+      undefined,
+      'wide',
+    ]);
+  });
+
+  it.each(['fs1', 'ns/', '/fs1', 'ns/fs1/x', 'NS/fs1', 'ns/fs_1'])(
+    'refuses the filesystem %j',
+    (filesystem) => {
+      expect(refusal(() => parseVolumeParameters({ filesystem }))).toContain(`filesystem "${filesystem}"`);
+    },
+  );
+
+  it('refuses a layoutPolicy it could not find or that would fight another layout', () => {
+    const fs = 'ns/fs1';
+    expect(refusal(() => parseVolumeParameters({ mgs: MGS, filesystem: fs }))).toMatch(/either "mgs"/);
+    expect(refusal(() => parseVolumeParameters({ mgs: MGS, layoutPolicy: 'p' }))).toMatch(
+      /needs "filesystem"/,
+    );
+    expect(
+      refusal(() => parseVolumeParameters({ filesystem: fs, layoutPolicy: 'p', setstripe: '-c 2' })),
+    ).toMatch(/either "layoutPolicy" or "setstripe"/);
+    expect(refusal(() => parseVolumeParameters({ filesystem: fs, layoutPolicy: 'p', pool: 'a' }))).toMatch(
+      /pool/,
+    );
+    expect(refusal(() => parseVolumeParameters({ filesystem: fs, layoutPolicy: 'P!' }))).toMatch(
+      /layoutPolicy "P!"/,
+    );
   });
 });
 

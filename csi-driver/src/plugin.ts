@@ -4,6 +4,7 @@ import { KlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import { ControllerServer } from './controller-server.ts';
 import { controllerService, identityService, nodeService } from './csi-proto.ts';
+import { FilesystemResolver } from './filesystem-resolver.ts';
 import { FsConnections } from './fs-connections.ts';
 import { DRIVER_NAME, identityHandlers } from './identity-server.ts';
 import { NodeServer } from './node-server.ts';
@@ -19,6 +20,10 @@ export interface PluginOptions {
   nodeId: string;
   stateDir: string;
   keyFile: string | undefined;
+  /** The kubeconfig for reading LustreFileSystems; undefined: the default chain (in-cluster in a pod). */
+  kubeconfig?: string | undefined;
+  /** MGS addresses by LustreFileSystem `NAMESPACE/NAME`, for a controller outside the cluster's DNS. */
+  mgsAddresses?: ReadonlyMap<string, string>;
   log: Logger;
 }
 
@@ -42,7 +47,8 @@ export async function startPlugin(o: PluginOptions): Promise<RunningPlugin> {
   const connections = new FsConnections(log);
   if (controller) {
     const locations = await VolumeLocations.load(o.stateDir);
-    const service = new ControllerServer({ connections, locations, keyFile: o.keyFile });
+    const resolver = FilesystemResolver.fromKubeconfig(o.kubeconfig, o.mgsAddresses ?? new Map());
+    const service = new ControllerServer({ connections, locations, keyFile: o.keyFile, resolver });
     server.addService(controllerService, service.handlers(log));
   }
   if (node) {

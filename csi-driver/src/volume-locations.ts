@@ -1,11 +1,14 @@
 import { join } from 'node:path';
 import { readJsonIfExists, writeFileAtomic } from './atomic-file.ts';
+import type { ObjectRef } from './parameters.ts';
 
 /** A directory that holds volumes: a StorageClass's filesystem and base directory. */
 export interface VolumeLocation {
   mgs: string;
   fsName: string;
   baseDir: string;
+  /** The LustreFileSystem the StorageClass named, whose Secret holds the key after a restart. */
+  filesystem?: ObjectRef;
 }
 
 const FILE_NAME = 'controller-locations.json';
@@ -39,7 +42,8 @@ export class VolumeLocations {
     const same = (l: VolumeLocation) =>
       l.mgs === loc.mgs && l.fsName === loc.fsName && l.baseDir === loc.baseDir;
     if (this.#locations.some(same)) return;
-    this.#locations.push({ mgs: loc.mgs, fsName: loc.fsName, baseDir: loc.baseDir });
+    const { mgs, fsName, baseDir, filesystem } = loc;
+    this.#locations.push({ mgs, fsName, baseDir, ...(filesystem && { filesystem }) });
     await writeFileAtomic(this.#path, JSON.stringify(this.#locations));
   }
 }

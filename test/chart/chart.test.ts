@@ -200,13 +200,11 @@ describe('charts/kubelustre', () => {
       expect(kinds(defaults.objects)).not.toContain(kind);
       expect(kinds(all.objects)).toContain(kind);
     }
-    expect(
-      container(find(defaults.objects, 'Deployment', `${NAME}-csi-controller`), 'csi-provisioner'),
-    ).toBeDefined();
-    expect(() =>
-      container(find(defaults.objects, 'Deployment', `${NAME}-csi-controller`), 'csi-resizer'),
-    ).toThrow();
-    expect(container(find(all.objects, 'Deployment', `${NAME}-csi-controller`), 'csi-resizer')).toBeDefined();
+    for (const sidecar of ['csi-provisioner', 'csi-resizer']) {
+      expect(
+        container(find(defaults.objects, 'Deployment', `${NAME}-csi-controller`), sidecar),
+      ).toBeDefined();
+    }
   });
 
   describe('kubeconform', () => {
@@ -433,16 +431,16 @@ describe('charts/kubelustre', () => {
       ]);
     });
 
-    it('grants the CSI sidecars what they need, and the resizer its part only when enabled', () => {
+    it('grants the CSI sidecars and the driver what they need', () => {
       tools();
       const base = verbsByResource(find(defaults.objects, 'ClusterRole', `${NAME}-csi-controller`));
       expect(base.get('persistentvolumes')).toEqual(['create', 'delete', 'get', 'list', 'patch', 'watch']);
       expect(base.get('persistentvolumeclaims')).toEqual(['get', 'list', 'update', 'watch']);
       expect(base.get('storage.k8s.io/storageclasses')).toEqual(['get', 'list', 'watch']);
       expect(base.get('secrets')).toEqual(['get']);
-      expect(base.has('persistentvolumeclaims/status')).toBe(false);
-      const withResizer = verbsByResource(find(all.objects, 'ClusterRole', `${NAME}-csi-controller`));
-      expect(withResizer.get('persistentvolumeclaims/status')).toEqual(['patch']);
+      expect(base.get('kubelustre.io/lustrefilesystems')).toEqual(['get']);
+      expect(base.get('kubelustre.io/layoutpolicies')).toEqual(['get']);
+      expect(base.get('persistentvolumeclaims/status')).toEqual(['patch']);
     });
 
     it('makes a StorageClass the driver accepts, pointing at the example filesystem and its key', () => {

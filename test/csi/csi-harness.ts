@@ -14,15 +14,27 @@ export interface PluginProcess {
   output(): string;
 }
 
-/** Starts the CSI plugin (all services) as its own process; resolves once its socket is there. */
+/**
+ * Starts the CSI plugin (all services, unless `mode` says) as its own process; resolves once its socket
+ * is there. `extraArgs` go on its command line as they are.
+ */
 export async function startPluginProcess(o: {
   socket: string;
   stateDir: string;
   nodeId: string;
   keyFile?: string;
+  mode?: 'all' | 'controller';
+  extraArgs?: string[];
 }): Promise<PluginProcess> {
-  const args = [PLUGIN_MAIN, '--mode', 'all', '--endpoint', `unix://${o.socket}`, '--node-id', o.nodeId];
-  args.push('--state-dir', o.stateDir, ...(o.keyFile ? ['--key-file', o.keyFile] : []));
+  const args = [PLUGIN_MAIN, '--mode', o.mode ?? 'all', '--endpoint', `unix://${o.socket}`];
+  args.push(
+    '--node-id',
+    o.nodeId,
+    '--state-dir',
+    o.stateDir,
+    ...(o.keyFile ? ['--key-file', o.keyFile] : []),
+  );
+  args.push(...(o.extraArgs ?? []));
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, KUBELUSTRE_LOG: 'debug' },
