@@ -13,6 +13,7 @@ import type { DfRow } from '../statfs.ts';
 import { type Connection, connectionOptions, resolveConnection } from './connection-args.ts';
 import { printPools } from './lctl-commands.ts';
 import { cliLogger } from './logger.ts';
+import { pccCommand } from './pcc-commands.ts';
 
 const USAGE = `usage: kubelustre lfs setstripe [-E END] [-c COUNT] [-S SIZE] [-i INDEX] [-p POOL] [-L mdt] [-C COUNT] [-z SIZE] [-d] PATH...
        kubelustre lfs getstripe [-c|-S|-i|-p|-L|-d|-y|...] PATH...
@@ -22,9 +23,10 @@ const USAGE = `usage: kubelustre lfs setstripe [-E END] [-c COUNT] [-S SIZE] [-i
        kubelustre lfs project [-d] [-r] PATH... | -p ID [-s] [-r] PATH... | -C [-r] PATH...
        kubelustre lfs setquota -p ID [-B BLOCK_LIMIT[kMGTP]] [-I INODE_LIMIT] [PATH]
        kubelustre lfs quota -p ID [PATH]
+       kubelustre lfs pcc attach [-i ARCHIVE_ID] [-r] FILE... | pcc detach [-k] FILE... | pcc state [--stats|--json] FILE...
   Paths are inside the filesystem (/ is its root), or, for setstripe and getstripe, paths under a
   kubelustre mount of this machine (absolute, or starting with .), used through the mount as Lustre's lfs
-  does. Connection: --mgs HOST:PORT --key-file F, or --dir DIR of a local cluster (default .kubelustre).`;
+  does; lfs pcc takes paths under a kubelustre mount started with -o pcc=DIR only. Connection: --mgs HOST:PORT --key-file F, or --dir DIR of a local cluster (default .kubelustre).`;
 
 type Sub = (client: KlClient, argv: string[]) => Promise<number>;
 
@@ -36,13 +38,14 @@ const subcommands: Record<string, Sub> = {
 /** Lustre's `lfs`, on paths inside the filesystem, through the client library. */
 export async function lfsCommand(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'pcc') return pccCommand(rest);
   const sub = name ? subcommands[name] : undefined;
   if (!sub) {
     console.error(USAGE);
     return 2;
   }
   const throughMount = name ? viaMount[name] : undefined;
-  if (throughMount && pathsAreMounted(rest)) return throughMount(rest);
+  if (throughMount && pathsAreMounted(name!, rest)) return throughMount(rest);
   const { connection, args } = splitConnectionArgs(rest);
   const client = new KlClient({
     mgs: connection.mgs,
@@ -60,6 +63,12 @@ export async function lfsCommand(argv: string[]): Promise<number> {
 
 /** Takes --mgs/--key-file/--dir out of argv, leaving lfs's own options exactly as lfs would see them. */
 function splitConnectionArgs(argv: string[]): { connection: Connection; args: string[] } {
+  const { ours, args } = separateConnectionArgs(argv);
+  const { values } = parseArgs({ args: ours, options: connectionOptions });
+  return { connection: resolveConnection(values), args };
+}
+
+function separateConnectionArgs(argv: string[]): { ours: string[]; args: string[] } {
   const ours: string[] = [];
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -70,16 +79,48 @@ function splitConnectionArgs(argv: string[]): { connection: Connection; args: st
       if (!a.includes('=')) ours.push(argv[++i] ?? '');
     } else args.push(a);
   }
-  const { values } = parseArgs({ args: ours, options: connectionOptions });
-  return { connection: resolveConnection(values), args };
+  return { ours, args };
 }
 
-/** Options come first, then one or more paths: as lfs, the last arguments that are not options. */
-function splitPaths(argv: string[], what: string): { options: string[]; paths: string[] } {
+/** Options of each subcommand that take a value in the next argument, so that value is not a path. */
+const VALUE_OPTIONS: Record<string, ReadonlySet<string>> = {
+  setstripe: new Set([
+    '-E',
+    '--component-end',
+    '-c',
+    '--stripe-count',
+    '-S',
+    '--stripe-size',
+    '-i',
+    '--stripe-index',
+    '-o',
+    '--ost',
+    '-p',
+    '--pool',
+    '-L',
+    '--layout',
+    '-C',
+    '--overstripe-count',
+    '-z',
+    '--extension-size',
+    '-I',
+    '--comp-id',
+  ]),
+  getstripe: new Set(),
+  mkdir: new Set(['-i', '--mdt-index', '-c', '--mdt-count', '-m', '--mode']),
+  project: new Set(['-p', '--proj-inherit']),
+};
+
+/**
+ * Options come first, then one or more paths, as lfs takes them: the trailing arguments that are neither
+ * options nor an option's value.
+ */
+function splitPaths(argv: string[], sub: string): { options: string[]; paths: string[] } {
+  const takesValue = VALUE_OPTIONS[sub] ?? new Set<string>();
   let i = argv.length;
-  while (i > 0 && /^[/.]/.test(argv[i - 1]!)) i--;
+  while (i > 0 && !argv[i - 1]!.startsWith('-') && !(i >= 2 && takesValue.has(argv[i - 2]!))) i--;
   const paths = argv.slice(i);
-  if (paths.length === 0) throw new KlError('EINVAL', `${what}: no path given (paths start with / or .)`);
+  if (paths.length === 0) throw new KlError('EINVAL', `lfs ${sub}: no path given`);
   return { options: argv.slice(0, i), paths };
 }
 
@@ -97,11 +138,8 @@ const viaMount: Record<string, (argv: string[]) => Promise<number>> = {
  * Whether the paths lie under kubelustre mounts (then every one must): such a path names a file of this
  * machine, not a path inside the filesystem, which may look the same.
  */
-function pathsAreMounted(argv: string[]): boolean {
-  const { paths } = splitPaths(
-    argv.filter((a) => !a.startsWith('--')),
-    'lfs',
-  );
+function pathsAreMounted(sub: string, argv: string[]): boolean {
+  const { paths } = splitPaths(separateConnectionArgs(argv).args, sub);
   const mounted = paths.filter((p) => mountUnder(p, FSTYPE) !== undefined);
   if (mounted.length === 0) return false;
   if (mounted.length < paths.length) {
@@ -288,7 +326,7 @@ function humanSize(bytes: number): string {
  * flag; otherwise lists `PROJID FLAG PATH` as Lustre does (flag P: new children inherit the id).
  */
 async function project(client: KlClient, argv: string[]): Promise<number> {
-  const { options, paths } = splitPaths(argv, 'lfs project');
+  const { options, paths } = splitPaths(argv, 'project');
   const { values } = parseArgs({
     args: options,
     options: {
