@@ -53,13 +53,13 @@ export interface CliResult {
 }
 
 /** Runs `kubelustre ARGS` as a child process of this Node; never rejects on a non-zero exit. */
-export function runCli(args: string[], timeoutMs = CLI_TIMEOUT_MS): Promise<CliResult> {
+export function runCli(args: string[], timeoutMs = CLI_TIMEOUT_MS, cwd?: string): Promise<CliResult> {
   const command = `kubelustre ${args.join(' ')}`;
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [CLI_MAIN, ...args],
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, cwd },
       (err, stdout, stderr) => {
         if (err && typeof err.code !== 'number') {
           reject(new Error(`${command} did not finish (${err.message}); stderr:\n${stderr}`));

@@ -127,7 +127,13 @@ describe('kubelustre local', { timeout: 180_000 }, () => {
     {
       const client = await connectClient(LocalCluster.load(dir)!);
       try {
-        expect((await client.paths.readdir('/keep')).sort(), ctx).toEqual(['f0', 'f1', 'f2', 'f3', 'link']);
+        expect((await client.paths.readdir('/keep')).filter((n) => n !== 'striped').sort(), ctx).toEqual([
+          'f0',
+          'f1',
+          'f2',
+          'f3',
+          'link',
+        ]);
         for (const [path, data] of files) {
           expect((await client.paths.stat(path)).size, `${path} size after down/up ${ctx}`).toBe(data.length);
           expect(sha256(await client.paths.readFile(path)), `${path} data after down/up ${ctx}`).toBe(
@@ -137,12 +143,20 @@ describe('kubelustre local', { timeout: 180_000 }, () => {
         expect(sha256(await client.paths.readFile('/keep/link')), `/keep/link ${ctx}`).toBe(
           sha256(files.get('/keep/f3')!),
         );
-        if (LocalCluster.load(dir)!.state.mount) {
-          const viaMount = readFileSync(join(mountpoint, 'keep', 'f2'));
-          expect(sha256(viaMount), `${mountpoint}/keep/f2 read through the FUSE mount ${ctx}`).toBe(
-            sha256(files.get('/keep/f2')!),
-          );
-        }
+        expect(LocalCluster.load(dir)!.state.mount, `local up mounted ${ctx}`).toBeDefined();
+        const viaMount = readFileSync(join(mountpoint, 'keep', 'f2'));
+        expect(sha256(viaMount), `${mountpoint}/keep/f2 read through the FUSE mount ${ctx}`).toBe(
+          sha256(files.get('/keep/f2')!),
+        );
+        // lfs takes a path relative to the working directory, under the mount, as Lustre's lfs does.
+        const striped = await runCli(
+          ['lfs', 'setstripe', '-c', '2', '-S', '128K', 'mnt/keep/striped'],
+          undefined,
+          dir,
+        );
+        expect(striped.code, `${striped.command} ${ctx}: ${striped.stderr}`).toBe(0);
+        const count = await runCli(['lfs', 'getstripe', '-c', 'mnt/keep/striped'], undefined, dir);
+        expect(count.stdout.trim(), `${count.command} ${ctx}: ${count.stderr}`).toBe('2');
       } finally {
         await client.close();
       }

@@ -1,0 +1,162 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PccStateValue } from '@kubelustre/client/pcc/pcc-state.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
+import { cliOk, runCli } from '../harness/integration.ts';
+import { canMount, startTestMount, type TestMount } from '../mount/mount-harness.ts';
+
+/** The mounts' revalidation bound for cached reads (`-o pcc_revalidate_ms`). */
+const REVALIDATE_MS = 200;
+
+/** The file's PCC state as its mount reports it (`lfs pcc state --json`, in a child process). */
+async function pccState(path: string): Promise<PccStateValue> {
+  return JSON.parse((await cliOk(['lfs', 'pcc', 'state', '--json', path])).stdout) as PccStateValue;
+}
+
+/**
+ * Runs `kubelustre lfs pcc ARGS` in a child process: its xattr calls block the calling thread, and this
+ * process serves the cluster the mount needs to answer them.
+ */
+async function lfsPcc(...args: string[]): Promise<{ status: number; out: string; err: string }> {
+  const r = await runCli(['lfs', 'pcc', ...args]);
+  return { status: r.code, out: r.stdout, err: r.stderr };
+}
+
+/**
+ * Read-only PCC (docs/pcc.md) on real mounts: A and B each cache into their own directory; C is
+ * started with a cache directory it cannot use.
+ */
+describe.skipIf(!canMount())('read-only PCC', () => {
+  let tc: TestCluster;
+  let a: TestMount;
+  let b: TestMount;
+  const data = Buffer.alloc(3 * 1024 * 1024 + 123);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
+
+  beforeAll(async () => {
+    tc = await startTestCluster({ osts: 2 });
+    const [cacheA, cacheB] = [join(tc.dir, 'cache-a'), join(tc.dir, 'cache-b')];
+    await Promise.all([mkdir(cacheA), mkdir(cacheB)]);
+    const opts = (dir: string) => ({ options: `pcc=${dir},pcc_ro,pcc_revalidate_ms=${REVALIDATE_MS}` });
+    [a, b] = await Promise.all([
+      startTestMount(tc.cluster, join(tc.dir, 'a'), opts(cacheA)),
+      startTestMount(tc.cluster, join(tc.dir, 'b'), opts(cacheB)),
+    ]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await tc?.[Symbol.asyncDispose]();
+  }, 60_000);
+
+  it('attaches a file, serves reads from the cache copy, and detaches it', { timeout: 60_000 }, async () => {
+    const path = join(a.mountpoint, 'attach-read');
+    await writeFile(path, data);
+    expect((await lfsPcc('state', path)).out).toBe(`file: ${path}, type: none\n`);
+
+    const attached = await lfsPcc('attach', '-r', '-i', '2', path);
+    expect(attached.status, attached.err + a.log()).toBe(0);
+    const s = await pccState(path);
+    expect(s).toMatchObject({ enabled: true, type: 'readonly', archiveId: 2 });
+    expect(await readFile(s.path!)).toEqual(data); // the cache file holds the whole file
+    const state = await lfsPcc('state', path);
+    expect(state.out).toBe(`file: ${path}, type: readonly, PCC file: ${s.path}, user number: 0, flags: 0\n`);
+
+    expect(await readFile(path)).toEqual(data);
+    const after = await pccState(path);
+    expect(after.counters!.hits).toBeGreaterThan(s.counters!.hits);
+    expect(after.counters!.bytesFromCache - s.counters!.bytesFromCache).toBe(data.length);
+
+    expect((await lfsPcc('detach', path)).status).toBe(0);
+    expect((await pccState(path)).type).toBe('none');
+    await expect(stat(s.path!)).rejects.toMatchObject({ code: 'ENOENT' });
+    const hits = (await pccState(path)).counters!.hits;
+    expect(await readFile(path)).toEqual(data); // from the OSTs now
+    expect((await pccState(path)).counters!.hits).toBe(hits);
+  });
+
+  it('detaches everywhere when another mount writes; the reader then sees the new data', {
+    timeout: 60_000,
+  }, async () => {
+    const name = 'coherent';
+    await writeFile(join(b.mountpoint, name), data);
+    const inA = join(a.mountpoint, name);
+    expect((await lfsPcc('attach', inA)).status).toBe(0);
+    expect(await readFile(inA)).toEqual(data);
+
+    // A reader holding the file open across the other mount's write (O_DIRECT: every read reaches the
+    // mount process rather than the kernel's page cache, whose coherence is close-to-open as ever).
+    const reader = await open(inA, constants.O_RDONLY | constants.O_DIRECT);
+    const changed = Buffer.from('written through B');
+    try {
+      const head = Buffer.alloc(4096);
+      await reader.read(head, 0, head.length, 0);
+      expect(head).toEqual(data.subarray(0, 4096));
+      expect((await pccState(inA)).counters!.hits).toBeGreaterThan(0);
+
+      const w = await open(join(b.mountpoint, name), 'r+');
+      try {
+        await w.write(changed, 0, changed.length, 0);
+        await w.sync(); // acknowledged
+        await new Promise((r) => setTimeout(r, REVALIDATE_MS + 50));
+        // Past the bound, the open reader gets the new data, not the copy.
+        const hits = (await pccState(inA)).counters!.hits;
+        await reader.read(head, 0, head.length, 0);
+        expect(head.subarray(0, changed.length)).toEqual(changed);
+        expect((await pccState(inA)).counters!.hits).toBe(hits);
+        expect((await pccState(inA)).type).toBe('none');
+      } finally {
+        await w.close();
+      }
+    } finally {
+      await reader.close();
+    }
+    const expected = Buffer.from(data);
+    changed.copy(expected, 0);
+    expect(await readFile(inA)).toEqual(expected);
+    // Attaching again works once the writer has closed, and caches the new data.
+    expect((await lfsPcc('attach', inA)).status).toBe(0);
+    expect(await readFile((await pccState(inA)).path!)).toEqual(expected);
+  });
+
+  it('refuses to attach a file open for write anywhere', { timeout: 30_000 }, async () => {
+    const name = 'busy';
+    await writeFile(join(a.mountpoint, name), 'x');
+    const w = await open(join(b.mountpoint, name), 'r+');
+    try {
+      await w.write('y', 0);
+      const r = await lfsPcc('attach', join(a.mountpoint, name));
+      expect(r.status).toBe(1);
+      expect(r.err).toContain('open for write');
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('answers a clear error for files not under a PCC mount', { timeout: 30_000 }, async () => {
+    const outside = join(tc.dir, 'not-mounted');
+    await writeFile(outside, 'x');
+    const r = await lfsPcc('attach', outside);
+    expect(r.status).toBe(1);
+    expect(r.err).toContain('not a file under a kubelustre mount');
+  });
+
+  it('mounts without PCC when the cache directory is unusable', async () => {
+    // A regular file where the directory should be (root may write into any directory, whatever its mode).
+    const notADir = join(tc.dir, 'cache-file');
+    await writeFile(notADir, '');
+    for (const dir of [join(tc.dir, 'missing-cache'), notADir]) {
+      await using c = await startTestMount(tc.cluster, join(tc.dir, 'c'), { options: `pcc=${dir}` });
+      expect(c.log()).toContain('PCC cache directory is unusable; mounted without PCC');
+      const path = join(c.mountpoint, 'plain');
+      await writeFile(path, 'works');
+      expect(await readFile(path, 'utf8')).toBe('works');
+      const r = await lfsPcc('attach', path);
+      expect(r.status).toBe(1);
+      expect(r.err).toContain('the mount has no PCC');
+      expect((await lfsPcc('state', path)).out).toBe(`file: ${path}, type: none\n`);
+    }
+  }, 60_000);
+});
