@@ -101,6 +101,11 @@ export class KlClient {
     return this.#clientUuid;
   }
 
+  /** The MDT's connection, for features layered over the library (PCC's mdt.pcc_* calls). */
+  mdt(): RpcClient {
+    return this.#targets.mdt();
+  }
+
   /** Fetches the configuration, connects to its targets and keeps following it. */
   async connect(): Promise<this> {
     this.#watcher.onChange((c) => this.#apply(c));

@@ -3,7 +3,10 @@ import type { Logger } from '@kubelustre/protocol/log.ts';
 import type { DirEntry, Node } from '../attr.ts';
 import type { FileHandle } from '../file-handle.ts';
 import type { KlClient } from '../fs-client.ts';
-import { O_APPEND, O_EXCL, O_TRUNC, S_IFDIR } from '../mode.ts';
+import { O_ACCMODE, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, S_IFDIR } from '../mode.ts';
+import type { PccCache, PccReader } from '../pcc/pcc-cache.ts';
+import { LUSTRE_PCC_XATTR, type PccStateValue, parsePccCommand } from '../pcc/pcc-state.ts';
+import { WriteAnnouncer } from '../pcc/write-announcer.ts';
 import { ROOT_CALLER } from '../permissions.ts';
 
 /** fallocate(2) mode bits (linux/falloc.h). */
@@ -20,6 +23,7 @@ import {
   direntType,
   ENTRY_OUT_BYTES,
   type EntryOut,
+  FATTR_SIZE,
   FOPEN_DIRECT_IO,
   FOPEN_KEEP_CACHE,
   FUSE_ROOT_ID,
@@ -53,6 +57,8 @@ export interface KlFuseOptions {
    */
   entryTimeoutMs?: number;
   attrTimeoutMs?: number;
+  /** The mount's read-only PCC (`-o pcc=DIR`), if any. */
+  pcc?: PccCache;
 }
 
 /**
@@ -60,7 +66,9 @@ export interface KlFuseOptions {
  * goes back. The kernel checks permissions (default_permissions), so calls run as root except those
  * creating inodes, which need the caller's ids for ownership. Caching is close-to-open: every open reads
  * fresh attributes, and the kernel's cached pages are kept only while mtime and size are unchanged since
- * this mount's previous open of the file.
+ * this mount's previous open of the file. Read-only PCC (docs/pcc.md): read-only opens of attached files
+ * read their local copy while the MDT confirms it current; every change to a file is first announced to
+ * the MDT (WriteAnnouncer), which revokes every mount's copy of it.
  */
 export class KlFuseOps implements FuseOps {
   readonly #client: KlClient;
@@ -69,6 +77,10 @@ export class KlFuseOps implements FuseOps {
   readonly #files = new Map<number, FileHandle>();
   readonly #entryTimeoutMs: number;
   readonly #attrTimeoutMs: number;
+  readonly #pcc: PccCache | undefined;
+  /** Opens reading from the PCC, by fh. */
+  readonly #pccReaders = new Map<number, PccReader>();
+  readonly #writes: WriteAnnouncer;
   #nextFh = 1;
   #channel: FuseChannel | undefined;
 
@@ -78,6 +90,13 @@ export class KlFuseOps implements FuseOps {
     this.#inodes = new InodeTable(opts.rootFid);
     this.#entryTimeoutMs = opts.entryTimeoutMs ?? 1000;
     this.#attrTimeoutMs = opts.attrTimeoutMs ?? 1000;
+    this.#pcc = opts.pcc;
+    const pcc = opts.pcc;
+    this.#writes = new WriteAnnouncer({
+      mdt: () => opts.client.mdt(),
+      log: opts.log,
+      ...(pcc && { beforeAnnounce: (fid: string) => pcc.dropLocal(fid) }),
+    });
   }
 
   /** Node ids the kernel holds (root included), for tests and metrics. */
@@ -101,12 +120,14 @@ export class KlFuseOps implements FuseOps {
     return this.#attrOut(nodeid, await this.#client.inodes.getattr(this.#inodes.fid(nodeid)));
   }
 
+  /** A size change is a write: announced first (PCC copies of the file are revoked). */
   async setattr(_ctx: RequestContext, nodeid: number, change: SetattrIn): Promise<AttrOut> {
-    const attr = await this.#client.inodes.setattr(
-      this.#inodes.fid(nodeid),
-      attrChangeOf(change),
-      ROOT_CALLER,
-    );
+    const fid = this.#inodes.fid(nodeid);
+    const run = () => this.#client.inodes.setattr(fid, attrChangeOf(change), ROOT_CALLER);
+    if ((change.valid & FATTR_SIZE) === 0) return this.#attrOut(nodeid, await run());
+    const attr = this.#files.has(change.fh)
+      ? await this.#writes.beforeChange(fid, change.fh).then(run)
+      : await this.#writes.around(fid, run);
     return this.#attrOut(nodeid, attr);
   }
 
@@ -165,10 +186,20 @@ export class KlFuseOps implements FuseOps {
 
   /** Close-to-open: fresh attributes from the MDT at every open (see #cacheFlags). */
   async open(_ctx: RequestContext, nodeid: number, flags: number): Promise<OpenOut> {
-    const node = await this.#client.inodes.getnode(this.#inodes.fid(nodeid));
-    const openFlags = await this.#cacheFlags(nodeid, node, flags);
-    const handle = await this.#client.inodes.open(node, flags, ROOT_CALLER);
-    return { fh: this.#addFile(handle), openFlags };
+    const fid = this.#inodes.fid(nodeid);
+    const fh = this.#nextFh++;
+    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) await this.#writes.beforeChange(fid, fh);
+    try {
+      const node = await this.#client.inodes.getnode(fid);
+      const openFlags = await this.#cacheFlags(nodeid, node, flags);
+      const handle = await this.#client.inodes.open(node, flags, ROOT_CALLER);
+      this.#files.set(fh, handle);
+      if ((flags & O_ACCMODE) === O_RDONLY) await this.#openPccReader(fh, fid);
+      return { fh, openFlags };
+    } catch (e) {
+      if (!this.#files.has(fh)) await this.#writes.released(fid, fh);
+      throw e;
+    }
   }
 
   async create(
@@ -183,18 +214,35 @@ export class KlFuseOps implements FuseOps {
     const node = await this.#client.inodes.create(this.#inodes.fid(parent), name, mode, opts, caller);
     // O_TRUNC of a file that is empty is a no-op costing two MDT round trips (getattr, setattr).
     const openFlags = node.attr.size === 0 ? flags & ~O_TRUNC : flags;
-    const handle = await this.#client.inodes.open(node, openFlags, caller, { created: true });
+    const fh = this.#nextFh++;
+    const fid = node.attr.fid;
+    if ((openFlags & O_TRUNC) !== 0) await this.#writes.beforeChange(fid, fh);
+    let handle: FileHandle;
+    try {
+      handle = await this.#client.inodes.open(node, openFlags, caller, { created: true });
+    } catch (e) {
+      await this.#writes.released(fid, fh);
+      throw e;
+    }
+    this.#files.set(fh, handle);
     const entry = this.#entry(node);
     this.#inodes.get(entry.nodeid).openStamp = openStampOf(node.attr);
-    return { entry, open: { fh: this.#addFile(handle), openFlags: appendFlags(flags) } };
+    return { entry, open: { fh, openFlags: appendFlags(flags) } };
   }
 
-  read(_ctx: RequestContext, fh: number, offset: number, size: number): Promise<Buffer> {
-    return this.#file(fh).read(size, offset);
+  /** From the PCC copy while it is current (pcc-cache.ts); else, or once it is found stale, the OSTs. */
+  async read(_ctx: RequestContext, fh: number, offset: number, size: number): Promise<Buffer> {
+    const handle = this.#file(fh);
+    const reader = this.#pccReaders.get(fh);
+    // A stale copy answers undefined from then on; its fd stays open until release, for reads in flight.
+    const cached = reader && (await this.#pcc?.read(reader, offset, size));
+    return cached ?? handle.read(size, offset);
   }
 
-  write(_ctx: RequestContext, fh: number, offset: number, data: Buffer): Promise<number> {
-    return this.#file(fh).write(data, offset);
+  async write(_ctx: RequestContext, fh: number, offset: number, data: Buffer): Promise<number> {
+    const handle = this.#file(fh);
+    await this.#writes.beforeChange(handle.fid, fh);
+    return handle.write(data, offset);
   }
 
   flush(_ctx: RequestContext, fh: number): Promise<void> {
@@ -205,9 +253,11 @@ export class KlFuseOps implements FuseOps {
   async release(_ctx: RequestContext, fh: number): Promise<void> {
     const handle = this.#file(fh);
     this.#files.delete(fh);
+    await this.#closePccReader(fh);
     await handle.close().catch((e: unknown) => {
       this.#log.warn({ fid: handle.fid, err: (e as Error).message }, 'Close of a released file failed');
     });
+    await this.#writes.released(handle.fid, fh);
   }
 
   fsync(_ctx: RequestContext, fh: number, datasync: boolean): Promise<void> {
@@ -217,6 +267,7 @@ export class KlFuseOps implements FuseOps {
   /** Copies inside the client, so the data does not cross the kernel twice (cp uses this). */
   async copyFileRange(_ctx: RequestContext, r: CopyFileRangeIn): Promise<number> {
     const [src, dst] = [this.#file(r.fhIn), this.#file(r.fhOut)];
+    await this.#writes.beforeChange(dst.fid, r.fhOut);
     const total = Math.min(r.len, COPY_BYTES_MAX);
     let copied = 0;
     while (copied < total) {
@@ -239,6 +290,7 @@ export class KlFuseOps implements FuseOps {
    */
   async fallocate(_ctx: RequestContext, r: FallocateIn): Promise<void> {
     const handle = this.#file(r.fh);
+    await this.#writes.beforeChange(handle.fid, r.fh);
     if ((r.mode & FALLOC_FL_ZERO_RANGE) === 0) return handle.fallocate(r.mode, r.offset, r.length);
     if ((r.mode & ~(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) !== 0) {
       throw new KlError('ENOTSUP', `fallocate mode ${r.mode}`);
@@ -293,6 +345,7 @@ export class KlFuseOps implements FuseOps {
     flags: number,
   ): Promise<void> {
     const fid = this.#inodes.fid(nodeid);
+    if (name === LUSTRE_PCC_XATTR) return this.#pccControl(fid, value);
     if (name !== LUSTRE_LOV_XATTR) return this.#client.inodes.setxattr(fid, name, value, flags, ROOT_CALLER);
     try {
       await this.#client.lustre.setLayoutOf(fid, layoutTemplateOf(value, fid), await creatorOf(ctx));
@@ -307,6 +360,8 @@ export class KlFuseOps implements FuseOps {
    * the root's layout is the default (`lfs getstripe` of a directory without a default shows it).
    */
   async getxattr(_ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
+    if (name === LUSTRE_PCC_XATTR)
+      return Buffer.from(JSON.stringify(this.#pccState(this.#inodes.fid(nodeid))));
     try {
       return await this.#client.inodes.getxattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
     } catch (e) {
@@ -330,13 +385,16 @@ export class KlFuseOps implements FuseOps {
 
   /** The connection is gone: files the kernel never released are closed (flushed) here. */
   async destroy(): Promise<void> {
-    const open = [...this.#files.values()];
+    const open = [...this.#files.entries()];
     this.#files.clear();
-    for (const handle of open) {
+    for (const [fh, handle] of open) {
+      await this.#closePccReader(fh);
       await handle.close().catch((e: unknown) => {
         this.#log.warn({ fid: handle.fid, err: (e as Error).message }, 'Close at unmount failed');
       });
+      await this.#writes.released(handle.fid, fh);
     }
+    if (this.#pcc) this.#log.info({ ...this.#pcc.counters, pcc: this.#pcc.dir }, 'PCC counters at unmount');
     if (open.length > 0) this.#log.info({ files: open.length }, 'Closed files left open at unmount');
   }
 
@@ -391,10 +449,58 @@ export class KlFuseOps implements FuseOps {
     return { attrValidMs: this.#attrTimeoutMs, attr: fuseAttrOf(attr) };
   }
 
-  #addFile(handle: FileHandle): number {
-    const fh = this.#nextFh++;
-    this.#files.set(fh, handle);
-    return fh;
+  /**
+   * setxattr(lustre.pcc): `lfs pcc attach`/`detach`. Without a PCC on this mount: EOPNOTSUPP, logged,
+   * since setxattr(2) cannot carry the reason.
+   */
+  async #pccControl(fid: string, value: Buffer): Promise<void> {
+    const command = parsePccCommand(value);
+    if (!this.#pcc) {
+      this.#log.warn({ fid, command: command.op }, 'Refused lfs pcc: this mount has no PCC (-o pcc=DIR)');
+      throw new KlError('ENOTSUP', 'this mount has no PCC (-o pcc=DIR)');
+    }
+    if (command.op === 'detach') return this.#pcc.detach(fid);
+    try {
+      await this.#pcc.attach(fid, command.archiveId);
+    } catch (e) {
+      this.#log.warn({ fid, err: (e as Error).message }, 'PCC attach failed');
+      throw e;
+    }
+  }
+
+  #pccState(fid: string): PccStateValue {
+    const pcc = this.#pcc;
+    if (!pcc) return { enabled: false, type: 'none' };
+    const a = pcc.attachmentOf(fid);
+    const common = { enabled: true, attachedFiles: pcc.attachedCount, counters: { ...pcc.counters } };
+    if (!a) return { ...common, type: 'none' };
+    const users = [...this.#pccReaders.values()].filter((r) => r.attachment === a).length;
+    return {
+      ...common,
+      type: 'readonly',
+      path: a.path,
+      archiveId: a.archiveId,
+      dataVersion: a.dataVersion,
+      users,
+    };
+  }
+
+  /** A read-only open of an attached file reads from its copy; a PCC failure only means no copy. */
+  async #openPccReader(fh: number, fid: string): Promise<void> {
+    if (!this.#pcc) return;
+    try {
+      const reader = await this.#pcc.openReader(fid);
+      if (reader) this.#pccReaders.set(fh, reader);
+    } catch (e) {
+      this.#log.warn({ fid, err: (e as Error).message }, 'PCC open failed; reading from the OSTs');
+    }
+  }
+
+  async #closePccReader(fh: number): Promise<void> {
+    const reader = this.#pccReaders.get(fh);
+    if (!reader || !this.#pcc) return;
+    this.#pccReaders.delete(fh);
+    await this.#pcc.closeReader(reader).catch(() => undefined);
   }
 
   #file(fh: number): FileHandle {

@@ -8,6 +8,7 @@ import { FuseDevice } from '../fuse/device.ts';
 import { DEFAULT_INIT_LIMITS } from '../fuse/init.ts';
 import { KlFuseOps } from '../fuse/kl-fuse-ops.ts';
 import { FuseSession } from '../fuse/session.ts';
+import { PccCache, pccLibraryOf } from '../pcc/pcc-cache.ts';
 import { mountAt } from './mountinfo.ts';
 import { parseMountSpec } from './spec.ts';
 import {
@@ -40,6 +41,9 @@ export interface MountOptions {
   dev?: boolean;
   entryTimeoutMs?: number;
   attrTimeoutMs?: number;
+  /** `-o pcc=DIR`: read-only PCC in DIR; an unusable DIR is logged and the mount runs without. */
+  pccDir?: string;
+  pccRevalidateMs?: number;
   client?: Partial<Omit<KlClientOptions, 'mgs' | 'fsName' | 'key' | 'log'>>;
 }
 
@@ -79,7 +83,8 @@ async function serve(
   opts: MountOptions,
   log: Logger,
 ): Promise<MountedFs> {
-  const ops = new KlFuseOps({ client, rootFid: ROOT_FID, log, ...timeouts(opts) });
+  const pcc = opts.pccDir === undefined ? undefined : await openPcc(opts.pccDir, client, opts, log);
+  const ops = new KlFuseOps({ client, rootFid: ROOT_FID, log, ...timeouts(opts), ...(pcc && { pcc }) });
   const device = FuseDevice.open();
   try {
     mountSyscall(spec, mountpoint, FSTYPE, mountFlags(opts), mountData(device.fd));
@@ -121,6 +126,11 @@ async function serve(
 function mountData(fd: number): string {
   const maxRead = DEFAULT_INIT_LIMITS.maxWriteBytes;
   return `fd=${fd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,max_read=${maxRead}`;
+}
+
+function openPcc(dir: string, client: KlClient, opts: MountOptions, log: Logger) {
+  const revalidate = opts.pccRevalidateMs === undefined ? {} : { revalidateMs: opts.pccRevalidateMs };
+  return PccCache.open({ dir, lib: pccLibraryOf(client), log, ...revalidate });
 }
 
 function mountFlags(opts: MountOptions): number {

@@ -14,6 +14,14 @@ describe('parseMountOptions', () => {
     expect(parseMountOptions('ro,rw,defaults').readOnly).toBe(false);
   });
 
+  it('reads the PCC options', () => {
+    expect(parseMountOptions('pcc=/nvme/pcc,pcc_ro,pcc_revalidate_ms=250')).toMatchObject({
+      pccDir: '/nvme/pcc',
+      pccRevalidateMs: 250,
+    });
+    expect(parseMountOptions('pcc_ro').pccDir).toBeUndefined();
+  });
+
   it('refuses unknown options and bad timeouts with EINVAL', () => {
     for (const bad of [
       'rox',
@@ -22,6 +30,11 @@ describe('parseMountOptions', () => {
       'entry_timeout=',
       'attr_timeout=-1',
       'attr_timeout=x',
+      'pcc=relative/dir',
+      'pcc',
+      'pcc_revalidate_ms=-1',
+      'pcc_revalidate_ms=1.5',
+      'pcc_revalidate_ms=600000',
     ]) {
       expect(() => parseMountOptions(bad)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     }

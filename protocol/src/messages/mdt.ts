@@ -344,3 +344,55 @@ export const quotaAcquire = defineOp(
   }),
   Empty,
 );
+
+/*
+ * Read-only Persistent Client Cache (Lustre 2.13's RO-PCC). Each regular file has a data version,
+ * bumped whenever a client announces a write (mdt.pcc_write_open); a client caching a whole copy of the
+ * file on its local disk records an attachment at the version it copied, and serves cached reads only
+ * while the MDT's version still equals it. See docs/pcc.md.
+ */
+const PccVersion = Type.Object({
+  /** The file's data version: bumped by every mdt.pcc_write_open; 0 for a file never written so. */
+  dataVersion: Type.Integer({ minimum: 0 }),
+});
+
+/**
+ * Records that the calling client caches a whole copy of the file at its current data version. EBUSY
+ * while any client has the file open for write (the copy could be torn); answers the version to copy
+ * at. The client validates the version again after copying (mdt.pcc_state) before serving from it.
+ */
+export const pccAttach = defineOp(230, 'mdt.pcc_attach', Type.Object({ fid: Fid }), PccVersion, true);
+
+/** Drops the calling client's attachment of the file (none: succeeds). */
+export const pccDetach = defineOp(231, 'mdt.pcc_detach', Type.Object({ fid: Fid }), Empty, true);
+
+/**
+ * The calling client will write the file (open for write, or truncate): bumps its data version, drops
+ * every client's attachment of it, and records the caller as a writer until mdt.pcc_write_close (or its
+ * eviction). Sent before the open's first write, so every write lands after the bump.
+ */
+export const pccWriteOpen = defineOp(232, 'mdt.pcc_write_open', Type.Object({ fid: Fid }), PccVersion, true);
+
+/** The calling client's last write handle on the file closed (its data flushed): it is no writer now. */
+export const pccWriteClose = defineOp(
+  233,
+  'mdt.pcc_write_close',
+  Type.Object({ fid: Fid }),
+  PccVersion,
+  true,
+);
+
+/**
+ * The file's data version, whether the calling client is attached, and how many clients hold it open
+ * for write: what a client checks before serving a cached read.
+ */
+export const pccState = defineOp(
+  234,
+  'mdt.pcc_state',
+  Type.Object({ fid: Fid }),
+  Type.Object({
+    dataVersion: Type.Integer({ minimum: 0 }),
+    attached: Type.Boolean(),
+    writers: Type.Integer({ minimum: 0 }),
+  }),
+);

@@ -16,6 +16,7 @@ import {
 } from './inodes.ts';
 import { layoutObjects } from './layouts.ts';
 import type { Mdt } from './namespace.ts';
+import { dropClientPcc, dropFilePcc } from './pcc.ts';
 import type { Store } from './store.ts';
 
 /*
@@ -68,6 +69,7 @@ export function dropLastLink(m: Mdt, inode: Inode, t: TimespecValue): void {
 export function dropClientOpens(m: Mdt, client: string): { opens: number; orphansFreed: number } {
   const fids = m.store.all('SELECT fid FROM opens WHERE client = ?', client).map((r) => r.fid as string);
   m.store.run('DELETE FROM opens WHERE client = ?', client);
+  dropClientPcc(m.store, client);
   let orphansFreed = 0;
   for (const fid of fids) if (releaseIfUnopenedOrphan(m, fid)) orphansFreed++;
   return { opens: fids.length, orphansFreed };
@@ -112,6 +114,7 @@ function releaseInode(m: Mdt, inode: Inode): void {
   m.store.run('DELETE FROM inodes WHERE fid = ?', inode.fid);
   m.store.run('DELETE FROM xattrs WHERE fid = ?', inode.fid);
   m.store.run('DELETE FROM project_inherit WHERE fid = ?', inode.fid);
+  dropFilePcc(m.store, inode.fid);
   deleteDom(m.store, inode.fid);
   addInodeCount(m.store, -1);
   const objects = layoutObjects(inode.layout);

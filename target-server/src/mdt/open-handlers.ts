@@ -4,6 +4,7 @@ import { canonicalFid } from './fid.ts';
 import { type ClientLeases, takeEvictionNotice } from './leases.ts';
 import type { Mdt } from './namespace.ts';
 import { closeFile, openFile } from './open-files.ts';
+import { registerPccHandlers } from './pcc-handlers.ts';
 import type { MutationRunner } from './reply-cache.ts';
 
 export interface OpenHandlerDeps {
@@ -46,4 +47,5 @@ export function registerOpenHandlers(rpc: RpcServer, { m, runner, leases, leaseM
       return txn(() => ({ reply: { evicted: takeEvictionNotice(m.store, ctx.clientUuid), leaseMs } }));
     }),
   );
+  registerPccHandlers(rpc, { m, runner, leases });
 }

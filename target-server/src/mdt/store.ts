@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS opens (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS opens_client ON opens (client);
 CREATE TABLE IF NOT EXISTS orphans (fid TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pcc_versions (fid TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pcc_attachments (
+  fid TEXT NOT NULL, client TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (fid, client)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pcc_attachments_client ON pcc_attachments (client);
+CREATE TABLE IF NOT EXISTS pcc_writers (
+  fid TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (fid, client)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pcc_writers_client ON pcc_writers (client);
 CREATE TABLE IF NOT EXISTS evicted_clients (client TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inodes_projid ON inodes (projid);
 CREATE TABLE IF NOT EXISTS project_inherit (fid TEXT PRIMARY KEY) WITHOUT ROWID;

@@ -1,0 +1,116 @@
+import { parseArgs } from 'node:util';
+import { isKlError, KlError } from '@kubelustre/protocol/errors.ts';
+import { FSTYPE } from '../mount/mount-command.ts';
+import { mountUnder } from '../mount/mountinfo.ts';
+import { getxattrSyscall, setxattrSyscall } from '../mount/syscalls.ts';
+import { formatPccState, formatPccStats, LUSTRE_PCC_XATTR, type PccStateValue } from '../pcc/pcc-state.ts';
+
+const USAGE = `usage: kubelustre lfs pcc attach [-i|--id ARCHIVE_ID] [-r|--readonly] FILE...
+       kubelustre lfs pcc detach [-k|--keep] FILE...
+       kubelustre lfs pcc state [--stats|--json] FILE...
+  FILEs are under a kubelustre mount started with -o pcc=DIR (read-only PCC only).`;
+
+/**
+ * Lustre's `lfs pcc`, through the mount: the mount process does the work on setxattr/getxattr of the
+ * virtual xattr lustre.pcc (pcc-state.ts). As lfs, every FILE is tried and failures are reported one by
+ * one; the exit status is that of the last failure.
+ */
+export async function pccCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const run = sub ? subs[sub] : undefined;
+  if (!run) {
+    console.error(USAGE);
+    return 2;
+  }
+  return run(rest);
+}
+
+const subs: Record<string, (argv: string[]) => Promise<number>> = { attach, detach, state };
+
+async function attach(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      id: { type: 'string', short: 'i' },
+      readonly: { type: 'boolean', short: 'r' },
+      write: { type: 'boolean', short: 'w' },
+    },
+  });
+  if (values.write) throw new KlError('ENOTSUP', 'lfs pcc attach -w: only read-only PCC (-r) is implemented');
+  const id = values.id === undefined ? undefined : Number(values.id);
+  if (id !== undefined && (!Number.isInteger(id) || id <= 0)) {
+    throw new KlError('EINVAL', `lfs pcc attach: bad archive ID "${values.id}"`);
+  }
+  const value = Buffer.from(id === undefined ? 'attach' : `attach ${id}`);
+  return eachFile(
+    positionals,
+    (path) => setxattrSyscall(path, LUSTRE_PCC_XATTR, value),
+    (path, e) =>
+      `lfs pcc attach: cannot attach '${path}'${id === undefined ? '' : ` with archive ID '${id}'`}: ${e}`,
+  );
+}
+
+async function detach(argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { keep: { type: 'boolean', short: 'k' } },
+  });
+  const value = Buffer.from('detach');
+  return eachFile(
+    positionals,
+    (path) => setxattrSyscall(path, LUSTRE_PCC_XATTR, value),
+    (path, e) => `lfs pcc detach: cannot detach '${path}': ${e}`,
+  );
+}
+
+async function state(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { stats: { type: 'boolean' }, json: { type: 'boolean' } },
+  });
+  return eachFile(
+    positionals,
+    (path) => {
+      const text = getxattrSyscall(path, LUSTRE_PCC_XATTR).toString('utf8');
+      if (values.json) {
+        process.stdout.write(`${text}\n`);
+        return;
+      }
+      const s = JSON.parse(text) as PccStateValue;
+      process.stdout.write(formatPccState(path, s));
+      if (values.stats) process.stdout.write(formatPccStats(s));
+    },
+    (path, e) => `lfs pcc state: cannot get PCC state of '${path}': ${e}`,
+  );
+}
+
+function eachFile(paths: string[], act: (path: string) => void, fail: (path: string, why: string) => string) {
+  if (paths.length === 0) {
+    console.error(USAGE);
+    return Promise.resolve(2);
+  }
+  let status = 0;
+  for (const path of paths) {
+    try {
+      if (mountUnder(path, FSTYPE) === undefined) {
+        throw new KlError('EINVAL', 'not a file under a kubelustre mount');
+      }
+      act(path);
+    } catch (e) {
+      console.error(fail(path, reasonOf(e)));
+      status = 1;
+    }
+  }
+  return Promise.resolve(status);
+}
+
+/** What a failed xattr call means for lfs pcc (the mount process logs the detailed reason). */
+function reasonOf(e: unknown): string {
+  if (isKlError(e, 'ENOTSUP')) return 'the mount has no PCC (mount it with -o pcc=DIR)';
+  if (isKlError(e, 'EBUSY')) return 'the file is open for write by some client';
+  if (isKlError(e, 'ESTALE')) return 'the file was written while being attached';
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,62 @@
+import { KlError } from '@kubelustre/protocol/errors.ts';
+import type { RpcClient } from '@kubelustre/protocol/wire/rpc-client.ts';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { WriteAnnouncer } from './write-announcer.ts';
+
+/** A fake MDT connection recording the calls it got, answering each after `delayMs`. */
+function fakeMdt(delayMs = 0, fail?: string) {
+  const calls: string[] = [];
+  const mdt = {
+    call: async (op: { name: string }, req: { fid: string }) => {
+      calls.push(`${op.name} ${req.fid}`);
+      await new Promise((r) => setTimeout(r, delayMs));
+      if (fail) throw new KlError(fail as 'ENOSYS', 'fake');
+      return { reply: { dataVersion: 1 } };
+    },
+  } as unknown as RpcClient;
+  return { calls, mdt: () => mdt };
+}
+
+const log = pino({ level: 'silent' });
+
+describe('WriteAnnouncer', () => {
+  it('announces once per file however many handles write, and ends after the last', async () => {
+    const { calls, mdt } = fakeMdt();
+    const dropped: string[] = [];
+    const w = new WriteAnnouncer({ mdt, log, beforeAnnounce: async (fid) => void dropped.push(fid) });
+    await Promise.all([w.beforeChange('f', 1), w.beforeChange('f', 1), w.beforeChange('f', 2)]);
+    expect(calls).toEqual(['mdt.pcc_write_open f']);
+    expect(dropped).toEqual(['f']);
+    await w.released('f', 1);
+    await w.released('f', 3); // never wrote: nothing
+    expect(calls).toHaveLength(1);
+    await w.released('f', 2);
+    expect(calls).toEqual(['mdt.pcc_write_open f', 'mdt.pcc_write_close f']);
+    expect(w.writingCount).toBe(0);
+  });
+
+  it('sends a new announcement only after the previous close was answered', async () => {
+    const { calls, mdt } = fakeMdt(20);
+    const w = new WriteAnnouncer({ mdt, log });
+    await w.beforeChange('f', 1);
+    const closing = w.released('f', 1);
+    const again = w.beforeChange('f', 2);
+    await Promise.all([closing, again]);
+    expect(calls).toEqual(['mdt.pcc_write_open f', 'mdt.pcc_write_close f', 'mdt.pcc_write_open f']);
+  });
+
+  it('lets writes through to an MDT without PCC, and fails them when the MDT cannot be told', async () => {
+    await new WriteAnnouncer({ mdt: fakeMdt(0, 'ENOSYS').mdt, log }).beforeChange('f', 1);
+    const w = new WriteAnnouncer({ mdt: fakeMdt(0, 'ETIMEDOUT').mdt, log });
+    await expect(w.beforeChange('f', 1)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(w.writingCount).toBe(0);
+  });
+
+  it('brackets a change without a handle', async () => {
+    const { calls, mdt } = fakeMdt();
+    const w = new WriteAnnouncer({ mdt, log });
+    expect(await w.around('f', async () => 7)).toBe(7);
+    expect(calls).toEqual(['mdt.pcc_write_open f', 'mdt.pcc_write_close f']);
+  });
+});
