@@ -1,10 +1,8 @@
 import { constants } from 'node:fs';
 
-/** File type bits of `mode` (stat(2)'s S_IF*), with Linux values. */
-export const S_IFMT = 0o170000;
-export const S_IFREG = 0o100000;
-export const S_IFDIR = 0o040000;
-export const S_IFLNK = 0o120000;
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '@kubelustre/protocol/mode-bits.ts';
+
+export { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG };
 /** Permission bits beyond rwx: set-user-id, set-group-id, sticky. */
 export const S_ISUID = 0o4000;
 export const S_ISGID = 0o2000;

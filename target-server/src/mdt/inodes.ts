@@ -1,6 +1,16 @@
 import { KlError } from '@kubelustre/protocol/errors.ts';
 import { EOF_EXTENT, type Layout } from '@kubelustre/protocol/layout/index.ts';
 import type { Attr, Node, Timespec } from '@kubelustre/protocol/messages/mdt.ts';
+import {
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+} from '@kubelustre/protocol/mode-bits.ts';
 import type { Static } from '@sinclair/typebox';
 import { fidToIno, formatFid, nextFid, parseFid } from './fid.ts';
 import type { Row, Store } from './store.ts';
@@ -9,14 +19,8 @@ export type TimespecValue = Static<typeof Timespec>;
 export type AttrValue = Static<typeof Attr>;
 export type NodeValue = Static<typeof Node>;
 
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
+export { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK };
+
 const FILE_TYPES = new Set([S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO]);
 
 /** ext4's EXT4_LINK_MAX: the most hard links one inode takes (link answers EMLINK beyond it). */
