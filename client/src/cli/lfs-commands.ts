@@ -108,7 +108,7 @@ const VALUE_OPTIONS: Record<string, ReadonlySet<string>> = {
   ]),
   getstripe: new Set(),
   mkdir: new Set(['-i', '--mdt-index', '-c', '--mdt-count', '-m', '--mode']),
-  project: new Set(['-p', '--proj-inherit']),
+  project: new Set(['-p']),
 };
 
 /**
