@@ -71,35 +71,31 @@ export class CustomObjectClient {
   }
 
   async replace(object: CustomObject): Promise<CustomObject> {
-    const { plural, namespace } = route(object);
-    const name = object.metadata.name;
-    const common = {
-      group: API_GROUP,
-      version: API_VERSION,
-      plural,
-      name,
-      body: object,
-      fieldManager: FIELD_MANAGER,
-    };
+    const { namespace, request } = this.#writeRequest(object);
     return namespace === undefined
-      ? await this.#api.replaceClusterCustomObject(common)
-      : await this.#api.replaceNamespacedCustomObject({ ...common, namespace });
+      ? await this.#api.replaceClusterCustomObject(request)
+      : await this.#api.replaceNamespacedCustomObject({ ...request, namespace });
   }
 
   async replaceStatus(object: CustomObject): Promise<CustomObject> {
+    const { namespace, request } = this.#writeRequest(object);
+    return namespace === undefined
+      ? await this.#api.replaceClusterCustomObjectStatus(request)
+      : await this.#api.replaceNamespacedCustomObjectStatus({ ...request, namespace });
+  }
+
+  /** The parameters every replace of `object` shares, and its namespace (none: cluster-scoped). */
+  #writeRequest(object: CustomObject) {
     const { plural, namespace } = route(object);
-    const name = object.metadata.name;
-    const common = {
+    const request = {
       group: API_GROUP,
       version: API_VERSION,
       plural,
-      name,
+      name: object.metadata.name,
       body: object,
       fieldManager: FIELD_MANAGER,
     };
-    return namespace === undefined
-      ? await this.#api.replaceClusterCustomObjectStatus(common)
-      : await this.#api.replaceNamespacedCustomObjectStatus({ ...common, namespace });
+    return { namespace, request };
   }
 
   /** The API server's message refusing `write` (422 Invalid); throws if it was accepted or failed otherwise. */
