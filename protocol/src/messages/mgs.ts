@@ -6,7 +6,11 @@ import { defineOp } from './op.ts';
 export const TargetRole = Type.Union([Type.Literal('mdt'), Type.Literal('ost')]);
 export const TargetState = Type.Union([Type.Literal('up'), Type.Literal('down')]);
 
-const Address = Type.String({ pattern: '^[^\\s:]+:[0-9]{1,5}$', maxLength: 270 });
+/** `host:port`, or up to 8 of them joined by commas: one target's addresses, tried in order (a NID list). */
+const Address = Type.String({
+  pattern: '^[^\\s:,]+:[0-9]{1,5}(,[^\\s:,]+:[0-9]{1,5}){0,7}$',
+  maxLength: 2200,
+});
 
 export const TargetInfo = Type.Object({
   role: TargetRole,

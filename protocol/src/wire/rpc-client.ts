@@ -8,7 +8,10 @@ import { clientMac, macsEqual, newNonce, serverMac } from './auth.ts';
 import { encodeFrame, type Frame, FrameDecoder, FrameKind } from './frame.ts';
 
 export interface RpcClientOptions {
-  /** `host:port` of the target. */
+  /**
+   * The target's addresses: `host:port`, or several joined by commas (as a Lustre NID list), tried in
+   * order on each connection until one answers, the one that answered first the next time.
+   */
   address: string;
   key: Buffer;
   /** This client's identity for the whole session: resends carry it so the target can recognise them. */
@@ -50,6 +53,8 @@ export class RpcClient {
   #backoffMs: number;
   #retryTimer: NodeJS.Timeout | undefined;
   #targetName = '';
+  /** Which of the addresses the next connection tries. */
+  #addressIndex = 0;
 
   constructor(opts: RpcClientOptions) {
     this.#opts = {
@@ -75,6 +80,7 @@ export class RpcClient {
   setAddress(address: string): void {
     if (address === this.#opts.address) return;
     this.#opts.address = address;
+    this.#addressIndex = 0;
     this.#socket?.destroy();
   }
 
@@ -126,7 +132,9 @@ export class RpcClient {
 
   #connect(): void {
     this.#state = 'connecting';
-    const [host, port] = splitAddress(this.#opts.address);
+    const addresses = splitAddressList(this.#opts.address);
+    const address = addresses[this.#addressIndex % addresses.length]!;
+    const [host, port] = splitAddress(address);
     const socket = net.connect({ host, port, noDelay: true, timeout: this.#opts.connectTimeoutMs });
     this.#socket = socket;
     const decoder = new FrameDecoder();
@@ -135,9 +143,7 @@ export class RpcClient {
     socket.on('timeout', () => {
       if (this.#state !== 'ready') socket.destroy(new Error('connect timed out'));
     });
-    socket.on('error', (e) =>
-      this.#opts.log.debug({ address: this.#opts.address, err: e.message }, 'Connection failed'),
-    );
+    socket.on('error', (e) => this.#opts.log.debug({ address, err: e.message }, 'Connection failed'));
     socket.on('close', () => this.#onClose(socket));
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -215,9 +221,20 @@ export class RpcClient {
 
   #onClose(socket: net.Socket): void {
     if (socket !== this.#socket || this.#state === 'closed') return;
+    const neverReady = this.#state === 'connecting';
     this.#socket = undefined;
     this.#state = 'idle';
     if (this.#pending.size === 0) return;
+    // A target with several addresses: one that never got as far as ready gives way to the next at
+    // once; the backoff applies only after a whole round of them failed.
+    const addressCount = splitAddressList(this.#opts.address).length;
+    if (neverReady && addressCount > 1) {
+      this.#addressIndex = (this.#addressIndex + 1) % addressCount;
+      if (this.#addressIndex !== 0) {
+        this.#connect();
+        return;
+      }
+    }
     const delay = this.#backoffMs * (0.5 + Math.random() / 2);
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#opts.backoffMaxMs);
     this.#opts.log.debug(
@@ -229,6 +246,13 @@ export class RpcClient {
       if (this.#state === 'idle' && this.#pending.size > 0) this.#connect();
     }, delay);
   }
+}
+
+/** The addresses of a comma-separated list (`host:port,host:port`), each checked. */
+export function splitAddressList(list: string): string[] {
+  const addresses = list.split(',');
+  for (const a of addresses) splitAddress(a);
+  return addresses;
 }
 
 export function splitAddress(address: string): [string, number] {

@@ -123,6 +123,36 @@ describe('rpc', () => {
     expect((await pending).reply.target).toBe('again');
   });
 
+  it("tries a target's addresses in order and keeps to the one that answered", async () => {
+    // The first address accepts and hangs up at once: never the target.
+    let wrongConnections = 0;
+    const wrong = net.createServer((socket) => {
+      wrongConnections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => wrong.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => wrong.close(resolve)));
+    const wrongPort = (wrong.address() as net.AddressInfo).port;
+    const { address, server } = await startServer();
+    const c = client(`127.0.0.1:${wrongPort},${address}`);
+    expect((await c.call(ping, {})).reply.target).toBe('test-OST0000');
+    expect(wrongConnections).toBe(1);
+    // After a restart the client reconnects straight to the address that worked.
+    await server.close(0);
+    const again = new RpcServer({ name: 'test-OST0000', key, log: silentLogger });
+    again.register(ping, () => ({ reply: { target: 'again' } }));
+    await again.listen('127.0.0.1', Number(address.split(':')[1]));
+    cleanups.push(() => again.close(100));
+    expect((await c.call(ping, {})).reply.target).toBe('again');
+    expect(wrongConnections).toBe(1);
+  });
+
+  it('keeps retrying every address with backoff until the request times out', async () => {
+    const c = client('127.0.0.1:1,127.0.0.1:2', key, 300);
+    const err = await c.call(ping, {}).catch((e) => e);
+    expect(isKlError(err, 'ETIMEDOUT')).toBe(true);
+  });
+
   it('answers ENOSYS for an opcode the target does not serve', async () => {
     const { address } = await startServer();
     const c = client(address, key, 50);

@@ -52,6 +52,26 @@ describe('parseTargetArgs', () => {
     });
   });
 
+  it('takes several addresses for --advertise and --mgs, as a NID list', () => {
+    const args = parseTargetArgs([
+      '--role',
+      'ost',
+      '--index',
+      '1',
+      '--data',
+      '/d',
+      '--listen',
+      '0.0.0.0:988',
+      '--key-file',
+      '/k',
+      '--mgs',
+      'mgs:988,127.0.0.1:41000',
+      '--advertise',
+      'ost1:988,127.0.0.1:41002',
+    ]);
+    expect(args).toMatchObject({ mgs: 'mgs:988,127.0.0.1:41000', advertise: 'ost1:988,127.0.0.1:41002' });
+  });
+
   it('returns undefined for --help', () => {
     expect(parseTargetArgs(['--help'])).toBeUndefined();
   });
@@ -97,6 +117,9 @@ describe('parseTargetArgs', () => {
       'give --advertise',
     ],
     [[...ost, '--advertise', '[::1]:988'], 'not IPv6'],
+    [[...ost, '--advertise', 'node1:988,[::1]:988'], 'not IPv6'],
+    [[...ost, '--advertise', 'node1:988,'], '--advertise'],
+    [[...ost, '--advertise', Array(9).fill('n:1').join(',')], 'at most 8'],
   ];
   it.each(refusals.map(([argv, message]) => [message, argv] as const))(
     'refuses with "%s"',

@@ -8,8 +8,10 @@ export const USAGE = `Usage: kubelustre-target --role mgs|mdt|ost --data DIR --l
   --index N                   target index, 0..65535 (required for mdt and ost)
   --data DIR                  the target's storage directory (created if missing)
   --listen HOST:PORT          RPC address to listen on (port 0: any free port)
-  --advertise HOST:PORT       address clients use to reach this target (default: --listen)
-  --mgs HOST:PORT             the MGS (required for mdt and ost)
+  --advertise HOST:PORT[,HOST:PORT...]
+                              addresses clients use to reach this target, tried in order (default: --listen)
+  --mgs HOST:PORT[,HOST:PORT...]
+                              the MGS (required for mdt and ost); several addresses are tried in order
   --fsname NAME               filesystem name, 1-8 of [A-Za-z0-9_-] (required for mgs, only for mgs)
   --key-file FILE             the filesystem's shared key
   --http HOST:PORT            serve /healthz, /readyz and /metrics here (default: no HTTP)
@@ -50,6 +52,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 const FSNAME = /^[A-Za-z0-9_-]{1,8}$/;
 // The MGS keeps target addresses as host:port with no colon in the host (mgs.ts `Address`).
 const IPV6_ADVERTISED = 'an mdt or ost must advertise a hostname or IPv4 address, not IPv6: give --advertise';
+const MAX_ADDRESSES = 8;
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::']);
 
 /** Parses `kubelustre-target` arguments, or throws UsageError saying what is wrong. `undefined`: --help. */
@@ -65,7 +68,7 @@ export function parseTargetArgs(argv: string[]): TargetArgs | undefined {
   const dataDir = required(v.data, '--data');
   const keyFile = required(v['key-file'], '--key-file');
   const listen = parseHostPort('--listen', required(v.listen, '--listen'), 0);
-  if (v.advertise !== undefined) parseHostPort('--advertise', v.advertise, 1);
+  if (v.advertise !== undefined) parseHostPortList('--advertise', v.advertise);
   const args: TargetArgs = {
     role,
     index: parseIndex(v.index, role),
@@ -122,9 +125,9 @@ function checkRoleFlags(args: TargetArgs, fsName: string | undefined, mgs: strin
     throw new UsageError('--fsname is only for --role mgs: an mdt or ost learns it from the MGS');
   }
   args.mgs = required(mgs, `--mgs (for --role ${args.role})`);
-  parseHostPort('--mgs', args.mgs, 1);
+  parseHostPortList('--mgs', args.mgs);
   if (args.advertise !== undefined) {
-    if (args.advertise.startsWith('[')) throw new UsageError(IPV6_ADVERTISED);
+    if (args.advertise.split(',').some((a) => a.startsWith('['))) throw new UsageError(IPV6_ADVERTISED);
     return;
   }
   if (WILDCARD_HOSTS.has(args.listen.host)) {
@@ -133,6 +136,18 @@ function checkRoleFlags(args: TargetArgs, fsName: string | undefined, mgs: strin
     );
   }
   if (args.listen.host.includes(':')) throw new UsageError(IPV6_ADVERTISED);
+}
+
+/**
+ * `HOST:PORT[,HOST:PORT...]`: the addresses of one server, as a Lustre NID list; clients try them in
+ * order (e.g. a container network name first, then a port published on the host).
+ */
+function parseHostPortList(flag: string, value: string): void {
+  const addresses = value.split(',');
+  if (addresses.length > MAX_ADDRESSES) {
+    throw new UsageError(`${flag} lists ${addresses.length} addresses; at most ${MAX_ADDRESSES}`);
+  }
+  for (const a of addresses) parseHostPort(flag, a, 1);
 }
 
 function required(value: string | undefined, flag: string): string {
