@@ -8,6 +8,13 @@ describe('parseMountSpec', () => {
     expect(parseMountSpec('[::1]:29880:/fs_1')).toEqual({ mgs: '[::1]:29880', fsName: 'fs_1' });
   });
 
+  it('takes several MGS addresses joined by commas', () => {
+    expect(parseMountSpec('mgs:988,127.0.0.1:41000:/kl')).toEqual({
+      mgs: 'mgs:988,127.0.0.1:41000',
+      fsName: 'kl',
+    });
+  });
+
   it('refuses sources without a port or a filesystem name', () => {
     for (const bad of [
       '10.0.0.1:/kl',
@@ -15,6 +22,8 @@ describe('parseMountSpec', () => {
       'host:0:/kl',
       'host:1:/',
       'host:1:/waytoolongname',
+      'host:1,other:/kl',
+      'host:1,:/kl',
     ]) {
       expect(() => parseMountSpec(bad)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     }
