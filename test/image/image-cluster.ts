@@ -29,13 +29,19 @@ const DIR_PREFIX = join(tmpdir(), 'kl-image-');
 
 export type TargetRole = 'mgs' | 'mdt' | 'ost';
 
-/** One target container; its ports are the same inside the pod and on the host's 127.0.0.1. */
+/** The ports every target listens on inside its own container (Lustre's 988 for RPC). */
+const RPC_PORT = 988;
+const HTTP_PORT = 8080;
+
+/** One target container: its own network namespace on the cluster's bridge, its ports published on the host. */
 export interface ImageTarget {
   role: TargetRole;
   index: number;
-  /** `mgs`, `mdt0`, `ost1`: also the data directory's name and the container name's suffix. */
+  /** `mgs`, `mdt0`, `ost1`: the network alias, the data directory's name and the container name's suffix. */
   id: string;
+  /** The host's 127.0.0.1 port published for the container's RPC port (988). */
   rpcPort: number;
+  /** The host's 127.0.0.1 port published for the container's HTTP port. */
   httpPort: number;
   container?: StartedTestContainer;
 }
@@ -58,11 +64,12 @@ export async function ensureImage(): Promise<string> {
  * A filesystem from the image: MGS, MDT and OSTs, one container each, on a private bridge network of
  * their own, their RPC and HTTP ports published on the host's 127.0.0.1 only.
  *
- * How targets find each other: the targets share one network namespace, that of a holder container
- * (as a Kubernetes pod's containers share the pause container's), and each listens on the same port
- * inside it as on the host. So an address `127.0.0.1:PORT` that a target advertises to the MGS means the
- * same target to the other targets (the MDT connects to the OSTs it learns from the MGS) and to a client
- * on the host, through the published port. A killed target restarts into the same namespace and ports.
+ * How targets find each other: each container has its own network namespace and a network alias (`mgs`,
+ * `mdt0`, `ost0`, ...), listens on port 988, and advertises two addresses, tried in order (a Lustre NID
+ * list): `ALIAS:988`, which Docker's DNS resolves on the bridge, and `127.0.0.1:PUBLISHED`. The MDT and
+ * OSTs reach each other and the MGS (`--mgs mgs:988`) by the first; a client on the host, where the
+ * alias does not resolve, falls through to the second. Docker keeps explicit host port bindings, so a
+ * killed target restarts with the same published ports, and its alias follows its (maybe new) address.
  */
 export class ImageCluster implements AsyncDisposable {
   readonly image: string;
@@ -74,10 +81,9 @@ export class ImageCluster implements AsyncDisposable {
   /** Docker's name for the bridge interface, for the no-forwarding rule. */
   readonly bridge: string;
   networkId: string | undefined;
-  holder: StartedTestContainer | undefined;
   dropRuleAdded = false;
 
-  constructor(image: string, o: { fsName: string; osts: number; ports: number[] }) {
+  constructor(image: string, o: { fsName: string; osts: number }) {
     this.image = image;
     this.fsName = o.fsName;
     const suffix = Math.random().toString(16).slice(2, 8);
@@ -90,12 +96,13 @@ export class ImageCluster implements AsyncDisposable {
       ['mdt', 0],
       ...Array.from({ length: o.osts }, (_, i): [TargetRole, number] => ['ost', i]),
     ];
-    this.targets = roles.map(([role, index], i) => ({
+    // Ports are chosen when each container starts.
+    this.targets = roles.map(([role, index]) => ({
       role,
       index,
       id: role === 'mgs' ? 'mgs' : `${role}${index}`,
-      rpcPort: o.ports[2 * i]!,
-      httpPort: o.ports[2 * i + 1]!,
+      rpcPort: 0,
+      httpPort: 0,
     }));
   }
 
@@ -119,7 +126,7 @@ export class ImageCluster implements AsyncDisposable {
     return { [LABEL]: 'image', [LABEL_PID]: String(process.pid) };
   }
 
-  /** Network, holder, then each target in order, each ready before the next starts. */
+  /** Network, then each target in order, each ready before the next starts. */
   async up(): Promise<void> {
     await removeLeftovers();
     writeFileSync(this.keyFile, `${newKeyHex()}\n`, { mode: 0o400 });
@@ -129,38 +136,7 @@ export class ImageCluster implements AsyncDisposable {
       chownSync(join(this.dir, t.id), IMAGE_UID, IMAGE_UID);
     }
     await this.#createNetwork();
-    await this.#startHolder();
     for (const t of this.targets) await this.#startTarget(t);
-  }
-
-  /**
-   * The container that holds the targets' network namespace and publishes their ports. Another process
-   * may take a port between our pick and Docker's bind: then the cluster gets fresh ports and another try.
-   */
-  async #startHolder(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.holder = await new LoopbackPortsContainer(this.image)
-          .withLoopbackPorts(this.targets.flatMap((t) => [t.rpcPort, t.httpPort]))
-          .withName(`${this.name}-pod`)
-          .withLabels(this.labels)
-          .withNetworkMode(this.name)
-          .withCommand(['sh', '-c', 'echo holding the network; exec sleep infinity'])
-          .withWaitStrategy(Wait.forLogMessage('holding the network'))
-          .start();
-        return;
-      } catch (e) {
-        // Docker's error names no code: its text is all there is.
-        const lostPort = /already allocated|address already in use/i.test((e as Error).message);
-        if (!lostPort || attempt === PORT_ATTEMPTS_MAX) throw e;
-        await run('docker', ['rm', '--force', `${this.name}-pod`]).catch(() => {});
-        const ports = await freePorts(2 * this.targets.length);
-        this.targets.forEach((t, i) => {
-          t.rpcPort = ports[2 * i]!;
-          t.httpPort = ports[2 * i + 1]!;
-        });
-      }
-    }
   }
 
   /** A user-defined bridge: no masquerading, and nothing forwarded off it (only host and peers). */
@@ -185,27 +161,51 @@ export class ImageCluster implements AsyncDisposable {
 
   #command(t: ImageTarget): string[] {
     const args = ['kubelustre-target', '--role', t.role, '--index', String(t.index), '--data', '/data'];
-    args.push('--listen', `0.0.0.0:${t.rpcPort}`, '--advertise', `127.0.0.1:${t.rpcPort}`);
-    args.push('--http', `0.0.0.0:${t.httpPort}`, '--key-file', KEY_IN_CONTAINER);
+    args.push('--listen', `0.0.0.0:${RPC_PORT}`, '--advertise', `${t.id}:${RPC_PORT},127.0.0.1:${t.rpcPort}`);
+    args.push('--http', `0.0.0.0:${HTTP_PORT}`, '--key-file', KEY_IN_CONTAINER);
     if (t.role === 'mgs') args.push('--fsname', this.fsName);
-    else args.push('--mgs', this.mgsAddress);
+    else args.push('--mgs', `mgs:${RPC_PORT}`);
     return args;
   }
 
+  /**
+   * Starts the target's container on fresh host ports. Another process may take a port between our pick
+   * and Docker's bind: then the container gets fresh ports and another try.
+   */
   async #startTarget(t: ImageTarget): Promise<void> {
-    t.container = await new GenericContainer(this.image)
+    for (let attempt = 1; ; attempt++) {
+      const ports = await freePorts(2);
+      t.rpcPort = ports[0]!;
+      t.httpPort = ports[1]!;
+      try {
+        t.container = await this.#container(t).start();
+        break;
+      } catch (e) {
+        // Docker's error names no code: its text is all there is.
+        const lostPort = /already allocated|address already in use/i.test((e as Error).message);
+        if (!lostPort || attempt === PORT_ATTEMPTS_MAX) throw e;
+        await run('docker', ['rm', '--force', `${this.name}-${t.id}`]).catch(() => {});
+      }
+    }
+    await this.waitReady(t);
+  }
+
+  #container(t: ImageTarget): GenericContainer {
+    return new BridgedContainer(this.image)
+      .withBridge(this.name, t.id)
+      .withLoopbackPorts([
+        [RPC_PORT, t.rpcPort],
+        [HTTP_PORT, t.httpPort],
+      ])
       .withName(`${this.name}-${t.id}`)
       .withLabels(this.labels)
-      .withNetworkMode(`container:${this.holder!.getId()}`)
       .withBindMounts([
         { source: join(this.dir, t.id), target: '/data', mode: 'rw' },
         { source: this.keyFile, target: KEY_IN_CONTAINER, mode: 'ro' },
       ])
       .withCommand(this.#command(t))
       .withWaitStrategy(Wait.forLogMessage(/"msg":"Started /))
-      .withStartupTimeout(READY_TIMEOUT_MS)
-      .start();
-    await this.waitReady(t);
+      .withStartupTimeout(READY_TIMEOUT_MS);
   }
 
   /** kill -9 of the target's process: `docker kill` sends SIGKILL. The container stays, stopped. */
@@ -213,7 +213,7 @@ export class ImageCluster implements AsyncDisposable {
     await run('docker', ['kill', '--signal', 'KILL', t.container!.getId()]);
   }
 
-  /** Starts the killed container again (same data, namespace and ports) and waits until it is ready. */
+  /** Starts the killed container again (same data, alias and host ports) and waits until it is ready. */
   async restart(t: ImageTarget): Promise<void> {
     await run('docker', ['start', t.container!.getId()]);
     await this.waitReady(t);
@@ -246,6 +246,27 @@ export class ImageCluster implements AsyncDisposable {
     throw new Error(`the MDT has not precreated objects on every OST after ${READY_TIMEOUT_MS} ms`);
   }
 
+  /** The target's IPv4 address on the cluster's bridge now (a restart may change it). */
+  async bridgeAddress(t: ImageTarget): Promise<string> {
+    const { stdout } = await run('docker', ['inspect', t.container!.getId()]);
+    const [info] = JSON.parse(stdout) as Array<{
+      NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
+    }>;
+    const address = info?.NetworkSettings.Networks[this.name]?.IPAddress;
+    if (!address) throw new Error(`${t.id} has no address on ${this.name}`);
+    return address;
+  }
+
+  /**
+   * Where the connections to the target's RPC port come from, as the target's own network namespace
+   * sees them: the remote IPv4 addresses of its established TCP connections on port 988 (from the
+   * container's /proc/net/tcp: the image has no `ss`).
+   */
+  async rpcPeers(t: ImageTarget): Promise<string[]> {
+    const { stdout } = await run('docker', ['exec', t.container!.getId(), 'cat', '/proc/net/tcp']);
+    return establishedPeers(stdout, RPC_PORT);
+  }
+
   /** The last lines a target's container logged, for failure messages. */
   async logs(t: ImageTarget, lines = 30): Promise<string> {
     if (!t.container) return '(not started)';
@@ -262,7 +283,6 @@ export class ImageCluster implements AsyncDisposable {
     for (const t of [...this.targets].reverse()) {
       await t.container?.stop({ timeout: 0, remove: true }).catch(() => {});
     }
-    await this.holder?.stop({ timeout: 0, remove: true }).catch(() => {});
     if (this.dropRuleAdded) await run('iptables', ['-D', 'DOCKER-USER', ...dropRule(this.bridge)]);
     if (this.networkId) {
       const client = await getContainerRuntimeClient();
@@ -270,6 +290,25 @@ export class ImageCluster implements AsyncDisposable {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** TCP state ESTABLISHED in /proc/net/tcp. */
+const TCP_ESTABLISHED = '01';
+
+/**
+ * The remote IPv4 addresses of the established connections on local port `port`, from the text of
+ * /proc/net/tcp (`sl local_address rem_address st ...`, addresses as little-endian hex `0100007F:03DC`).
+ */
+function establishedPeers(procNetTcp: string, port: number): string[] {
+  const peers: string[] = [];
+  for (const line of procNetTcp.split('\n').slice(1)) {
+    const [, local, remote, state] = line.trim().split(/\s+/);
+    if (!local || !remote || state !== TCP_ESTABLISHED) continue;
+    if (Number.parseInt(local.split(':')[1]!, 16) !== port) continue;
+    const hex = remote.split(':')[0]!;
+    peers.push([6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.'));
+  }
+  return peers;
 }
 
 /** The DOCKER-USER rule that keeps a bridge's traffic on it: nothing is forwarded to another interface. */
@@ -303,14 +342,25 @@ async function removeLeftovers(): Promise<void> {
   }
 }
 
-/** A container whose ports are published on the host's 127.0.0.1 only, each on the same port number. */
-class LoopbackPortsContainer extends GenericContainer {
-  withLoopbackPorts(ports: number[]): this {
-    for (const port of ports) {
+/**
+ * A container on one user-defined network only, with an alias there, and ports published on the host's
+ * 127.0.0.1 only. (testcontainers' withNetworkAliases would first put it on Docker's default bridge,
+ * which masquerades and forwards off the machine.)
+ */
+class BridgedContainer extends GenericContainer {
+  withBridge(network: string, alias: string): this {
+    this.withNetworkMode(network);
+    this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { Aliases: [alias] } } };
+    return this;
+  }
+
+  /** [container port, host port] pairs; Docker keeps such explicit bindings across a restart. */
+  withLoopbackPorts(ports: Array<[number, number]>): this {
+    for (const [port, hostPort] of ports) {
       this.createOpts.ExposedPorts = { ...this.createOpts.ExposedPorts, [`${port}/tcp`]: {} };
       this.hostConfig.PortBindings = {
         ...this.hostConfig.PortBindings,
-        [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(port) }],
+        [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }],
       };
     }
     return this;
@@ -333,21 +383,32 @@ async function httpText(url: string): Promise<string> {
   }
 }
 
-/** Ports free on 127.0.0.1 now; the containers take them a moment later. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve) => {
-          const s = net.createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+/**
+ * Host ports the published ports are picked from: below Linux's ephemeral range (32768 up), so no
+ * outgoing connection's local port lands on one while its container is down, and below Kubernetes'
+ * NodePorts (30000 up), which another cluster on this machine may route.
+ */
+const HOST_PORT_MIN = 20_000;
+const HOST_PORT_END = 30_000;
+const PORT_PICKS_MAX = 100;
+
+/** `n` distinct ports free on 127.0.0.1 now, from the range above; the containers take them a moment later. */
+async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let pick = 0; ports.length < n; pick++) {
+    if (pick === PORT_PICKS_MAX) throw new Error(`no ${n} free ports in ${PORT_PICKS_MAX} picks`);
+    const port = HOST_PORT_MIN + Math.floor(Math.random() * (HOST_PORT_END - HOST_PORT_MIN));
+    if (!ports.includes(port) && (await portFree(port))) ports.push(port);
+  }
   return ports;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -9,11 +9,12 @@ import { silentLogger } from '@kubelustre/protocol/log.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomInt, seededRandom, seedFromEnv } from '../harness/random.ts';
 import { canMount, startTestMount } from '../mount/mount-harness.ts';
-import { ensureImage, freePorts, ImageCluster, type ImageTarget, sleep } from './image-cluster.ts';
+import { ensureImage, ImageCluster, type ImageTarget, sleep } from './image-cluster.ts';
 
 // The image the chart deploys, kubelustre:dev from the repository's Dockerfile (ensure-image.sh builds
-// it, debootstrapping the base on the first run): one container per target, a client on the host.
-// Needs root and Docker (a daemon is started when none answers); nothing is pulled.
+// it, debootstrapping the base on the first run): one container per target, each in its own network
+// namespace on a private bridge, a client on the host. Needs root and Docker (a daemon is started when
+// none answers); nothing is pulled.
 
 const OSTS = 2;
 /** First build: debootstrap of the base (~1 min) and `npm ci` in the image (~0.5 min), on 2 busy cores. */
@@ -29,6 +30,8 @@ const WORKLOAD_MS_MAX = 120_000;
 /** How long a crash waits for the workload to be inside a write. */
 const IN_FLIGHT_WAIT_MS = 10_000;
 const FILE_BYTES_MAX = 1 << 20;
+/** How long the targets' connections to each other may take to appear (the MDT polls OSTs every 3 s). */
+const PEERS_WAIT_MS = 30_000;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** What the filesystem must hold: every write whose fsync came back. */
@@ -93,6 +96,31 @@ async function crashEach(cluster: ImageCluster, writer: Writer, rand: () => numb
   }
 }
 
+/**
+ * That the targets reach each other over the bridge by alias, as each one's own network namespace sees
+ * it: the MGS has connections from the MDT's and every OST's bridge address, each OST one from the MDT's
+ * (the MDT's own client of the OST, not a host client coming through a published port, which Docker's
+ * proxy would bring from the bridge's gateway).
+ */
+async function expectBridged(cluster: ImageCluster): Promise<void> {
+  const mdt = cluster.target('mdt', 0);
+  const osts = cluster.targets.filter((t) => t.role === 'ost');
+  const from: Array<[ImageTarget, ImageTarget[]]> = [
+    [cluster.target('mgs', 0), [mdt, ...osts]],
+    ...osts.map((o): [ImageTarget, ImageTarget[]] => [o, [mdt]]),
+  ];
+  for (const [t, peers] of from) {
+    const addresses = await Promise.all(peers.map((p) => cluster.bridgeAddress(p)));
+    await expect
+      .poll(() => cluster.rpcPeers(t), {
+        timeout: PEERS_WAIT_MS,
+        interval: 250,
+        message: `${t.id}'s connections on 988 from ${peers.map((p) => p.id)} (${addresses})`,
+      })
+      .toEqual(expect.arrayContaining(addresses));
+  }
+}
+
 describe('the kubelustre image', () => {
   let cluster: ImageCluster;
   const connect = () =>
@@ -106,11 +134,7 @@ describe('the kubelustre image', () => {
 
   beforeAll(async () => {
     const image = await ensureImage();
-    cluster = new ImageCluster(image, {
-      fsName: 'klimg',
-      osts: OSTS,
-      ports: await freePorts(2 * (2 + OSTS)),
-    });
+    cluster = new ImageCluster(image, { fsName: 'klimg', osts: OSTS });
     await cluster.up();
     await cluster.waitAllocatable();
   }, IMAGE_TIMEOUT_MS);
@@ -129,6 +153,10 @@ describe('the kubelustre image', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('connects the targets to each other over the bridge by their aliases', async () => {
+    await expectBridged(cluster);
   });
 
   it('keeps every fsynced byte when an OST and the MDT are killed (SIGKILL) mid-write and restarted', async () => {
@@ -171,6 +199,8 @@ describe('the kubelustre image', () => {
     } finally {
       await check.close();
     }
+    // The restarted targets' aliases follow them (their bridge addresses may have changed).
+    await expectBridged(cluster);
   }, 300_000);
 
   it.skipIf(!canMount())(
