@@ -8,7 +8,9 @@
 # zip does not contain. So we build from a throwaway module that requires k8s.io/kubernetes and pins
 # every staging module to the matching published v0.MINOR.PATCH with replace directives.
 #
-# Usage: scripts/build-k8s-tools.sh            (prints the bin directory on its last line)
+# Usage: scripts/build-k8s-tools.sh [TOOL...]  (prints the bin directory on its last line)
+#        TOOLs are k8s.io/kubernetes/cmd/ names; default kube-apiserver and kubectl (the operator tests'),
+#        the e2e cluster adds kube-controller-manager, kube-scheduler and kubelet.
 # Env:   KUBELUSTRE_K8S_VERSION (default in scripts/k8s-tools.env), KUBELUSTRE_CACHE (default ~/.cache/kubelustre),
 #        KUBELUSTRE_BUILD_JOBS (go build -p; default 1: the machine's 2 cores are shared).
 set -euo pipefail
@@ -20,6 +22,7 @@ cache_dir="${KUBELUSTRE_CACHE:-$HOME/.cache/kubelustre}"
 bin_dir="$KUBELUSTRE_K8S_BIN_DIR"
 build_jobs="${KUBELUSTRE_BUILD_JOBS:-1}"
 tools=(kube-apiserver kubectl)
+if (($# > 0)); then tools=("$@"); fi
 
 log() { printf 'build-k8s-tools: %s\n' "$*" >&2; }
 

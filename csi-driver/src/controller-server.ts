@@ -18,6 +18,7 @@ import type {
 import type { FilesystemResolver } from './filesystem-resolver.ts';
 import { type FsConnections, SECRET_KEY, sharedKey } from './fs-connections.ts';
 import { type FsSource, parseVolumeParameters, volumePath } from './parameters.ts';
+import { PCC_CLASS_CONTEXT_KEY } from './pcc-mount.ts';
 import { projectUsage } from './quota-api.ts';
 import { unary } from './rpc-handler.ts';
 import { capacityFits, requestedCapacity, requireSupported, unsupportedReason } from './volume-capability.ts';
@@ -95,6 +96,10 @@ export class ControllerServer {
       object && params.layoutPolicy !== undefined
         ? await this.#deps.resolver.layoutPolicy(object, params.layoutPolicy)
         : params.layout;
+    if (params.pccClass !== undefined) await this.#deps.resolver.pccClass(params.pccClass);
+    // What nodes read at NodeStage (the PV's volumeAttributes): the PCCClass to mount the volume with.
+    const volumeContext: StringMap =
+      params.pccClass === undefined ? {} : { [PCC_CLASS_CONTEXT_KEY]: params.pccClass };
     // The id says where the volume is (the MGS as reached from here), so a node needs no API access.
     const volumeId = encodeVolumeId({ ...fs, path });
     using _lock = this.#locks.acquire(volumeId);
@@ -113,7 +118,7 @@ export class ControllerServer {
           `volume ${req.name} exists with ${record.capacityBytes} bytes`,
         );
       }
-      return { volume: { volumeId, capacityBytes: record.capacityBytes, volumeContext: {} } };
+      return { volume: { volumeId, capacityBytes: record.capacityBytes, volumeContext } };
     }
     const wanted = {
       name: req.name,
@@ -125,7 +130,7 @@ export class ControllerServer {
     const { baseDir, filesystem } = params;
     await this.#deps.locations.add({ ...fs, baseDir, ...(filesystem && { filesystem }) });
     log.info({ path, capacityBytes, onDelete: params.onDelete, projectId }, 'Created volume directory');
-    return { volume: { volumeId, capacityBytes, volumeContext: {} } };
+    return { volume: { volumeId, capacityBytes, volumeContext } };
   }
 
   async deleteVolume(req: DeleteVolumeRequest, log: Logger): Promise<object> {

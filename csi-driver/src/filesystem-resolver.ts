@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { parseMountSpec } from '@kubelustre/client/mount/spec.ts';
 import { API_GROUP, API_VERSION } from '@kubelustre/operator/crds/definition.ts';
-import type { LayoutPolicy, LustreFileSystem, Secret } from '@kubelustre/operator/k8s/objects.ts';
+import type { LayoutPolicy, LustreFileSystem, PccClass, Secret } from '@kubelustre/operator/k8s/objects.ts';
 import { ApiError, isNotFound, KubeRest } from '@kubelustre/operator/k8s/rest.ts';
 import { layoutTemplate } from '@kubelustre/operator/policy/layout.ts';
 import { sharedKeyOf } from '@kubelustre/operator/policy/shared-key.ts';
@@ -98,6 +98,22 @@ export class FilesystemResolver {
     const policy = await this.#get<LayoutPolicy>(customPath(ref, 'layoutpolicies'), what);
     if (!policy) throw invalidArgument(`${what} does not exist`);
     return policyLayout(policy, fs);
+  }
+
+  /**
+   * PCCClass `name` (cluster-scoped), checked usable: INVALID_ARGUMENT when there is none or the
+   * operator found its spec unusable; one not reconciled yet is accepted (the node mounts without PCC
+   * until its ConfigMap is published, and says so in its log).
+   */
+  async pccClass(name: string): Promise<PccClass> {
+    const what = `PCCClass ${name}`;
+    const pcc = await this.#get<PccClass>(`/apis/${API_GROUP}/${API_VERSION}/pccclasses/${name}`, what);
+    if (!pcc) throw invalidArgument(`${what} does not exist`);
+    const ready = pcc.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status === 'False' && ready.reason === 'InvalidSpec') {
+      throw invalidArgument(`${what} is not usable: ${ready.message}`);
+    }
+    return pcc;
   }
 
   /** The object at `path`; undefined if there is none. Other API failures are worth a retry. */

@@ -3,11 +3,14 @@
  * The kubelustre CSI plugin:
  *   main.ts --mode controller|node|all --endpoint unix:///csi/csi.sock --node-id NAME
  *           [--state-dir DIR] [--key-file FILE] [--kubeconfig FILE] [--mgs-address NS/NAME=HOST:PORT]...
+ *           [--pcc-namespace NS]
  * Runs until SIGTERM or SIGINT, then stops taking calls, lets running ones finish and exits. Filesystem
  * mounts made in node mode belong to their own processes and stay. --kubeconfig and --mgs-address serve
  * StorageClasses that name a LustreFileSystem: the API server to read it from (default: in-cluster, else
  * $KUBECONFIG or ~/.kube/config), and where its MGS answers when its Service's DNS name does not resolve
- * here (a controller outside the cluster); --mgs-address is repeatable.
+ * here (a controller outside the cluster); --mgs-address is repeatable. --pcc-namespace: where the
+ * operator publishes PCCClass ConfigMaps, which the node plugin reads for volumes with a `pccClass`
+ * (default: the plugin pod's own namespace).
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -16,7 +19,7 @@ import { type PluginMode, startPlugin } from './plugin.ts';
 
 const USAGE =
   'usage: main.ts --mode controller|node|all --endpoint unix:///PATH.sock --node-id NAME [--state-dir DIR]' +
-  ' [--key-file FILE] [--kubeconfig FILE] [--mgs-address NS/NAME=HOST:PORT]...';
+  ' [--key-file FILE] [--kubeconfig FILE] [--mgs-address NS/NAME=HOST:PORT]... [--pcc-namespace NS]';
 const DEFAULT_STATE_DIR = '/var/lib/kubelet/plugins/csi.kubelustre.io';
 
 function parseCommandLine() {
@@ -30,6 +33,7 @@ function parseCommandLine() {
         'key-file': { type: 'string' },
         kubeconfig: { type: 'string' },
         'mgs-address': { type: 'string', multiple: true },
+        'pcc-namespace': { type: 'string' },
       },
     });
     return { ...values, mgsAddresses: parseMgsAddresses(values['mgs-address'] ?? []) };
@@ -56,6 +60,7 @@ try {
     keyFile: values['key-file'],
     kubeconfig: values.kubeconfig,
     mgsAddresses: values.mgsAddresses,
+    pccNamespace: values['pcc-namespace'],
     log,
   });
   const stop = (signal: string) => {

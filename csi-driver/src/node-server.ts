@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, type StatsFs } from 'node:fs';
 import { mkdir, rmdir, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -19,7 +20,16 @@ import type {
 } from './csi-proto.ts';
 import { type FsConnections, SECRET_KEY, sharedKey } from './fs-connections.ts';
 import { bindMount, isMountOf, mountAt, readMounts, unmountAll } from './kernel-mounts.ts';
-import { addVolume, fsKey, type MountedFs, type NodeState, reconcile, removeVolume } from './node-state.ts';
+import {
+  addVolume,
+  fsKey,
+  keyOfVolume,
+  type MountedFs,
+  type NodeState,
+  reconcile,
+  removeVolume,
+} from './node-state.ts';
+import { PCC_CLASS_CONTEXT_KEY, type PccSource, planPccMount } from './pcc-mount.ts';
 import { type ProjectUsage, projectUsage } from './quota-api.ts';
 import { unary } from './rpc-handler.ts';
 import { isReadOnly, requestedCapacity, requireSupported } from './volume-capability.ts';
@@ -35,6 +45,16 @@ export interface NodeDeps {
   stateDir: string;
   keyFile: string | undefined;
   state: NodeState;
+  /** Where volumes with a `pccClass` find it; undefined: they mount without PCC (logged). */
+  pcc?: PccSource;
+}
+
+/** Which filesystem mount a volume uses: its key, and the `-o` options it is made with if new. */
+interface MountChoice {
+  key: string;
+  /** The key of the shared key file (the filesystem's, whatever PCC mount). */
+  fsKey: string;
+  options?: string[];
 }
 
 /** A stat of a mount that does not answer by then counts as dead (its FUSE server is gone or hung). */
@@ -114,11 +134,12 @@ export class NodeServer {
     if (current && isMountOf(current, ref)) return {};
     if (current)
       throw new CsiError(status.ALREADY_EXISTS, `${staging} has ${current.source}${current.root} mounted`);
-    const key = fsKey(fsSpec(ref), ref.fsName);
+    const choice = await this.#mountChoice(ref, req.volumeContext, log);
+    const key = choice.key;
     // Counted before the bind: from here on the filesystem mount cannot be released under us, and a
     // crash before the bind leaves a count that the restart reconciles away (no mount on the path).
     const fsMount = await this.#fsMutex.run(key, async () => {
-      const mountpoint = await this.#ensureFsMounted(key, ref, req.secrets, log);
+      const mountpoint = await this.#ensureFsMounted(choice, ref, req.secrets, log);
       await this.#deps.state.save(
         addVolume(this.#deps.state.data, key, { spec: fsSpec(ref), mountpoint }, req.volumeId, staging),
       );
@@ -142,7 +163,8 @@ export class NodeServer {
     const staging = resolve(req.stagingTargetPath);
     if (mountAt(staging)?.fstype === FSTYPE) unmountAll(staging, log);
     const ref = decodeVolumeId(req.volumeId);
-    if (ref) await this.#release(fsKey(fsSpec(ref), ref.fsName), req.volumeId, log);
+    const key = keyOfVolume(this.#deps.state.data, req.volumeId) ?? (ref && fsKey(fsSpec(ref), ref.fsName));
+    if (key) await this.#release(key, req.volumeId, log);
     log.info({ staging }, 'Unstaged volume');
     return {};
   }
@@ -224,18 +246,62 @@ export class NodeServer {
     return projectId === undefined ? undefined : projectUsage(client, projectId);
   }
 
-  /** The filesystem's mount point, mounted by a new detached mount process unless a live mount is there. */
-  async #ensureFsMounted(key: string, ref: VolumeRef, secrets: StringMap, log: Logger): Promise<string> {
+  /**
+   * The filesystem mount for a volume: the filesystem's plain one, or for a volume whose context names a
+   * `pccClass`, a mount of its own with that class's PCC (one cache directory per mount process). When
+   * the class cannot be used here the volume goes on the plain mount, and the plugin logs why: PCC is
+   * an optimization, never a reason to fail a pod's volume.
+   */
+  async #mountChoice(ref: VolumeRef, context: StringMap, log: Logger): Promise<MountChoice> {
+    const plain = fsKey(fsSpec(ref), ref.fsName);
+    const className = context[PCC_CLASS_CONTEXT_KEY];
+    if (!className) return { key: plain, fsKey: plain };
+    const key = pccMountKey(plain, className);
+    if (await this.#liveMount(key, ref)) return { key, fsKey: plain };
+    const d = await planPccMount({
+      source: this.#deps.pcc,
+      className,
+      nodeName: this.#deps.nodeId,
+      mountKey: key,
+      stateDir: this.#deps.stateDir,
+    });
+    if ('skipped' in d) {
+      log.warn({ pccClass: className, reason: d.skipped }, 'Mounting the volume without PCC');
+      return { key: plain, fsKey: plain };
+    }
+    if (d.plan.dropped.length > 0) {
+      log.warn(
+        { pccClass: className, dropped: d.plan.dropped },
+        "Left out PCC options this node's mount refuses",
+      );
+    }
+    return { key, fsKey: plain, options: d.plan.options };
+  }
+
+  async #liveMount(key: string, ref: VolumeRef): Promise<boolean> {
     const mountpoint = join(this.#deps.stateDir, 'mounts', key);
     const current = mountAt(mountpoint);
-    if (current?.fstype === FSTYPE && current.source === fsSpec(ref) && (await isAlive(mountpoint)))
-      return mountpoint;
+    return current?.fstype === FSTYPE && current.source === fsSpec(ref) && (await isAlive(mountpoint));
+  }
+
+  /** The filesystem's mount point, mounted by a new detached mount process unless a live mount is there. */
+  async #ensureFsMounted(choice: MountChoice, ref: VolumeRef, secrets: StringMap, log: Logger) {
+    const { key } = choice;
+    const mountpoint = join(this.#deps.stateDir, 'mounts', key);
+    if (await this.#liveMount(key, ref)) return mountpoint;
     // startMountProcess takes any kubelustre mount on the path for its own: clear a dead one first.
-    if (current) await umount(mountpoint, { log, lazy: true });
-    const keyFile = await this.#keyFileFor(key, secrets);
+    if (mountAt(mountpoint)) await umount(mountpoint, { log, lazy: true });
+    const keyFile = await this.#keyFileFor(choice.fsKey, secrets);
     const logPath = join(this.#deps.stateDir, 'logs', `${key}.log`);
-    const pid = await startMountProcess({ spec: fsSpec(ref), mountpoint, keyFile, logPath });
-    log.info({ spec: fsSpec(ref), mountpoint, pid }, 'Mounted filesystem');
+    const options = choice.options?.join(',');
+    const pid = await startMountProcess({
+      spec: fsSpec(ref),
+      mountpoint,
+      keyFile,
+      logPath,
+      ...(options && { options }),
+    });
+    log.info({ spec: fsSpec(ref), mountpoint, pid, options }, 'Mounted filesystem');
     return mountpoint;
   }
 
@@ -262,6 +328,13 @@ export class NodeServer {
       if (state !== this.#deps.state.data) await this.#deps.state.save(state);
     });
   }
+}
+
+/** The key of a filesystem mount with PCCClass `className`: the class name, shortened if long. */
+function pccMountKey(plain: string, className: string): string {
+  if (className.length <= 64) return `${plain}-pcc-${className}`;
+  const hash = createHash('sha256').update(className).digest('hex').slice(0, 12);
+  return `${plain}-pcc-${className.slice(0, 48)}-${hash}`;
 }
 
 /** The volume `volumeId` as mounted at `volumePath`: NOT_FOUND unless it is. */

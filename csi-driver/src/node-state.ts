@@ -33,12 +33,17 @@ export function addVolume(
   return { ...s, [key]: { spec: fs.spec, mountpoint: fs.mountpoint, volumes } };
 }
 
+/** The key of the filesystem mount holding `volumeId`, if one does. */
+export function keyOfVolume(s: NodeStateData, volumeId: string): string | undefined {
+  return Object.keys(s).find((k) => s[k]!.volumes[volumeId] !== undefined);
+}
+
 /** The state without `volumeId`, and the filesystem it held if no staged volume holds it any more. */
 export function removeVolume(
   s: NodeStateData,
   volumeId: string,
 ): { state: NodeStateData; released?: MountedFs } {
-  const key = Object.keys(s).find((k) => s[k]!.volumes[volumeId] !== undefined);
+  const key = keyOfVolume(s, volumeId);
   if (key === undefined) return { state: s };
   const { [volumeId]: _gone, ...volumes } = s[key]!.volumes;
   if (Object.keys(volumes).length > 0) return { state: { ...s, [key]: { ...s[key]!, volumes } } };

@@ -26,7 +26,15 @@ describe('parseVolumeParameters', () => {
       layoutPolicy: undefined,
       onDelete: 'delete',
       inodeLimit: 0,
+      pccClass: undefined,
     });
+  });
+
+  it('takes a PCCClass by name', () => {
+    expect(parseVolumeParameters({ mgs: MGS, pccClass: 'gpu-nvme' }).pccClass).toBe('gpu-nvme');
+    expect(refusal(() => parseVolumeParameters({ mgs: MGS, pccClass: 'Not_A_Name' }))).toMatch(
+      /pccClass "Not_A_Name" is not an object name/,
+    );
   });
 
   it('takes an inode limit per volume, and refuses one that is not a whole number', () => {

@@ -34,6 +34,8 @@ export type VolumeParameters = FsSource & {
   onDelete: OnDelete;
   /** The volume's inode limit (its project's `-I`); 0: none. */
   inodeLimit: number;
+  /** A PCCClass (cluster-scoped): nodes mount the volume with that Persistent Client Cache. */
+  pccClass: string | undefined;
 };
 
 export const DEFAULT_BASE_DIR = '/volumes';
@@ -48,6 +50,7 @@ const KNOWN = new Set([
   'onDelete',
   'layoutPolicy',
   'inodeLimit',
+  'pccClass',
 ]);
 /** A Kubernetes object name (DNS-1123 subdomain) and namespace (DNS-1123 label). */
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -61,7 +64,8 @@ const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,249}$/;
  * "-E 64M -L mdt -E -1 -c 4"); `pool` (OST pool of every non-DoM component); `layoutPolicy: NAME` (a
  * LayoutPolicy of the filesystem, so only with `filesystem`; not with setstripe or pool, as the policy
  * is the whole layout); `onDelete: delete|retain` (default delete); `inodeLimit` (inodes each volume
- * may hold, enforced by its project quota; default none). An unknown key is refused, so a typo never
+ * may hold, enforced by its project quota; default none); `pccClass: NAME` (a PCCClass: nodes mount
+ * the volume with its Persistent Client Cache). An unknown key is refused, so a typo never
  * silently yields a default volume.
  */
 export function parseVolumeParameters(params: StringMap): VolumeParameters {
@@ -84,7 +88,11 @@ export function parseVolumeParameters(params: StringMap): VolumeParameters {
   if (!/^\d+$/.test(params.inodeLimit ?? '0') || !Number.isSafeInteger(inodeLimit)) {
     throw invalidArgument(`inodeLimit "${params.inodeLimit}" is not a whole number`);
   }
-  return { ...source, baseDir, layout, layoutPolicy, onDelete, inodeLimit };
+  const pccClass = params.pccClass;
+  if (pccClass !== undefined && !OBJECT_NAME.test(pccClass)) {
+    throw invalidArgument(`pccClass "${pccClass}" is not an object name`);
+  }
+  return { ...source, baseDir, layout, layoutPolicy, onDelete, inodeLimit, pccClass };
 }
 
 function fsSource(mgsSpec: string | undefined, filesystem: string | undefined): FsSource {

@@ -9,6 +9,7 @@ import { FsConnections } from './fs-connections.ts';
 import { DRIVER_NAME, identityHandlers } from './identity-server.ts';
 import { NodeServer } from './node-server.ts';
 import { NodeState } from './node-state.ts';
+import { KubePccSource } from './pcc-mount.ts';
 import { VolumeLocations } from './volume-locations.ts';
 
 export type PluginMode = 'controller' | 'node' | 'all';
@@ -24,6 +25,8 @@ export interface PluginOptions {
   kubeconfig?: string | undefined;
   /** MGS addresses by LustreFileSystem `NAMESPACE/NAME`, for a controller outside the cluster's DNS. */
   mgsAddresses?: ReadonlyMap<string, string>;
+  /** Where the operator publishes PCCClass ConfigMaps; undefined: this pod's namespace. */
+  pccNamespace?: string | undefined;
   log: Logger;
 }
 
@@ -53,8 +56,9 @@ export async function startPlugin(o: PluginOptions): Promise<RunningPlugin> {
   }
   if (node) {
     const state = await NodeState.load(o.stateDir);
+    const pcc = KubePccSource.fromKubeconfig(o.kubeconfig, o.pccNamespace);
     const service = await NodeServer.start(
-      { nodeId: o.nodeId, connections, stateDir: o.stateDir, keyFile: o.keyFile, state },
+      { nodeId: o.nodeId, connections, stateDir: o.stateDir, keyFile: o.keyFile, state, pcc },
       log,
     );
     server.addService(nodeService, service.handlers(log));

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { BenchFs } from './bench-fs.ts';
 import { type BenchSizes, type Figure, FULL_SIZES, runCases } from './cases.ts';
+import { EPOCH_FULL_SIZES, EPOCH_QUICK_SIZES, printEpochTable, runEpochBench } from './epochs.ts';
 import { klFs } from './kl-fs.ts';
 import { dropKernelCaches, localFs } from './local-fs.ts';
 import { mountFs } from './mount-fs.ts';
@@ -11,6 +12,7 @@ import { mountFs } from './mount-fs.ts';
  * beside the same work on a plain local directory of this machine, with their ratios to it; the mount's
  * ratio is checked against the issue's target. Not a test: nothing here fails on a timing. `--quick` runs
  * small sizes; `--only mount` skips the library column; `--cpu-prof DIR` profiles the mount process.
+ * Then the repeated-epoch read of PCC (epochs.ts); `--only epochs` runs just that one.
  */
 const QUICK_SIZES: BenchSizes = { ...FULL_SIZES, seqBytes: 256 * 1024 ** 2, randomReads: 4000, files: 2000 };
 
@@ -35,9 +37,22 @@ async function main(): Promise<void> {
     ['library', () => klFs(values.dir)],
     ['mount', () => mountFs(values.dir, cpuProfDir ? { cpuProfDir } : {})],
   ];
+  if (values.only !== 'epochs') await runTable(columns, sizes, values.only, log);
+  if (values.only === undefined || values.only === 'epochs') {
+    const epochSizes = values.quick ? EPOCH_QUICK_SIZES : EPOCH_FULL_SIZES;
+    printEpochTable(await runEpochBench(values.dir, epochSizes, log), epochSizes, log);
+  }
+}
+
+async function runTable(
+  columns: Array<[string, () => Promise<BenchFs>]>,
+  sizes: BenchSizes,
+  only: string | undefined,
+  log: (m: string) => void,
+): Promise<void> {
   const results: Figure[][] = [];
   for (const [name, make] of columns) {
-    if (values.only && name !== 'local' && name !== values.only) continue;
+    if (only && name !== 'local' && name !== only) continue;
     const fs = await make();
     try {
       results.push(await runCases(fs, sizes, log));
@@ -45,7 +60,7 @@ async function main(): Promise<void> {
       await fs[Symbol.asyncDispose]();
     }
   }
-  printTable(results, values.only === undefined ? ['library', 'mount'] : [values.only]);
+  printTable(results, only === undefined ? ['library', 'mount'] : [only]);
 }
 
 function printTable(results: Figure[][], names: string[]): void {

@@ -42,7 +42,11 @@ describe.skipIf(!canMount())('read-only PCC', () => {
     tc = await startTestCluster({ osts: 2 });
     const [cacheA, cacheB] = [join(tc.dir, 'cache-a'), join(tc.dir, 'cache-b')];
     await Promise.all([mkdir(cacheA), mkdir(cacheB)]);
-    const opts = (dir: string) => ({ options: `pcc=${dir},pcc_ro,pcc_revalidate_ms=${REVALIDATE_MS}` });
+    // Without FUSE passthrough: every read reaches the mount process, which counts it (see the
+    // passthrough test below for the default).
+    const opts = (dir: string) => ({
+      options: `pcc=${dir},pcc_ro,pcc_revalidate_ms=${REVALIDATE_MS},nopcc_passthrough`,
+    });
     [a, b] = await Promise.all([
       startTestMount(tc.cluster, join(tc.dir, 'a'), opts(cacheA)),
       startTestMount(tc.cluster, join(tc.dir, 'b'), opts(cacheB)),
@@ -162,4 +166,35 @@ describe.skipIf(!canMount())('read-only PCC', () => {
       expect((await lfsPcc('state', path)).out).toBe(`file: ${path}, type: none\n`);
     }
   }, 60_000);
+
+  it('lets the kernel read a current copy itself (FUSE passthrough) until close', {
+    timeout: 60_000,
+  }, async () => {
+    const cache = join(tc.dir, 'cache-p');
+    await mkdir(cache);
+    await using p = await startTestMount(tc.cluster, join(tc.dir, 'p'), { options: `pcc=${cache}` });
+    const path = join(p.mountpoint, 'passthrough');
+    await writeFile(path, data);
+    expect((await lfsPcc('attach', path)).status).toBe(0);
+    const copy = (await pccState(path)).path!;
+    // Mark the copy (as root, behind the mount's back) to tell where reads come from.
+    const marked = Buffer.from(data);
+    marked.write('COPY', 0);
+    await writeFile(copy, marked);
+    const hits = (await pccState(path)).counters!.hits;
+    const read = await readFile(path);
+    expect(same(read.subarray(0, 4), Buffer.from('COPY'))).toBe(true);
+    const passthrough = (await pccState(path)).counters!.hits === hits;
+    if (!passthrough) expect(p.log()).toContain('FUSE passthrough is unavailable'); // served by the mount
+    // O_DIRECT never passes through: the mount process serves it (and counts it).
+    const f = await open(path, constants.O_RDONLY | constants.O_DIRECT);
+    try {
+      const head = Buffer.alloc(4096);
+      await f.read(head, 0, head.length, 0);
+      expect(head.subarray(0, 4).toString()).toBe('COPY');
+    } finally {
+      await f.close();
+    }
+    expect((await pccState(path)).counters!.hits).toBeGreaterThan(hits);
+  });
 });

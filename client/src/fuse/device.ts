@@ -1,12 +1,29 @@
 import { closeSync, constants, openSync, read, writev } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { promisify } from 'node:util';
 import { KlError, toKlError } from '@kubelustre/protocol/errors.ts';
+import koffi from 'koffi';
 import { ioctlU32 } from '../mount/syscalls.ts';
-import { FUSE_DEV_IOC_CLONE } from './kernel-abi.ts';
+import {
+  encodeBackingMap,
+  FUSE_DEV_IOC_BACKING_CLOSE,
+  FUSE_DEV_IOC_BACKING_OPEN,
+  FUSE_DEV_IOC_CLONE,
+} from './kernel-abi.ts';
+import type { BackingFiles, BackingOpened } from './passthrough.ts';
 
 const readAsync = promisify(read);
 const writevAsync = promisify(writev);
 const DEVICE_PATH = '/dev/fuse';
+
+const ioctlNative = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, ...)') as (
+  fd: number,
+  request: number,
+  ...typedArgs: unknown[]
+) => number;
+
+/** errno names by number, for the ones our error codes do not name (ELOOP, ENOTTY, ...). */
+const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** What a session needs of a /dev/fuse fd: FuseDevice, or a fake in tests. */
 export interface RequestChannel {
@@ -14,6 +31,8 @@ export interface RequestChannel {
   write(parts: Buffer[]): Promise<boolean>;
   clone(): RequestChannel;
   close(): void;
+  /** The connection's backing files for passthrough (on the fd the mount was made with); none in fakes. */
+  readonly backing?: BackingFiles;
 }
 
 /**
@@ -82,6 +101,25 @@ export class FuseDevice implements RequestChannel {
       if (code === 'ENOENT' || code === 'ENODEV') return false;
       throw toKlError(e, `write to ${DEVICE_PATH} fd ${this.fd}`);
     }
+  }
+
+  /**
+   * FUSE_DEV_IOC_BACKING_OPEN/CLOSE on this fd. Synchronous: the ioctl only takes a reference to the
+   * file and never waits for user space.
+   */
+  get backing(): BackingFiles {
+    return {
+      open: (fd) => this.#openBacking(fd),
+      close: (backingId) =>
+        ioctlU32(this.fd, FUSE_DEV_IOC_BACKING_CLOSE, backingId, `FUSE_DEV_IOC_BACKING_CLOSE ${backingId}`),
+    };
+  }
+
+  #openBacking(fd: number): BackingOpened {
+    const id = ioctlNative(this.fd, FUSE_DEV_IOC_BACKING_OPEN, 'uint8_t *', encodeBackingMap(fd));
+    if (id > 0) return { backingId: id };
+    const errno = koffi.errno();
+    return { error: errnoNames.get(errno) ?? `errno ${errno}` };
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import { KlError } from '@kubelustre/protocol/errors.ts';
-import type { FuseOps, RequestContext } from './fuse-ops.ts';
+import type { FuseOps, OpenResult, RequestContext } from './fuse-ops.ts';
 import {
   ENTRY_OUT_BYTES,
   type EntryOut,
@@ -14,15 +14,18 @@ import {
   Opcode,
   type OpenOut,
 } from './kernel-abi.ts';
+import { type PassthroughTable, withoutPassthrough } from './passthrough.ts';
 import { ReaddirBuffer } from './readdir-buffer.ts';
 import * as dec from './request-decoders.ts';
 
 /** A reply's payload (after the out header), as parts written with one writev. */
 export type Payload = Buffer[];
 
-/** What the decoder needs beyond the body: state negotiated at INIT. */
+/** What handlers need beyond the body: state negotiated at INIT. */
 export interface DecodeContext {
   setxattrExt: boolean;
+  /** Set when FUSE_PASSTHROUGH was negotiated: decides FOPEN_PASSTHROUGH per open. */
+  passthrough?: PassthroughTable;
 }
 
 /**
@@ -31,7 +34,7 @@ export interface DecodeContext {
  */
 interface OpHandler<A> {
   decode(body: Buffer, nodeid: number, dc: DecodeContext): A;
-  run(ops: FuseOps, ctx: RequestContext, args: A): Promise<Payload>;
+  run(ops: FuseOps, ctx: RequestContext, args: A, dc: DecodeContext): Promise<Payload>;
   /** An INTERRUPT may answer it EINTR early: it changes nothing, so abandoning it is harmless. */
   interruptible?: boolean;
   /** `args` holds views into the request buffer (WRITE's data) until `run` settles. */
@@ -50,6 +53,11 @@ function entryPayload(e: EntryOut): Payload {
   const b = Buffer.alloc(ENTRY_OUT_BYTES);
   encodeEntryOut(b, 0, e);
   return [b];
+}
+
+/** An OPEN/CREATE answer: passed through to the backing file if the session can and the open allows. */
+function openedPayload(dc: DecodeContext, nodeid: number, flags: number, o: OpenResult): Payload {
+  return openPayload(dc.passthrough ? dc.passthrough.onOpen(nodeid, flags, o) : withoutPassthrough(o));
 }
 
 function openPayload(o: OpenOut): Payload {
@@ -171,16 +179,17 @@ export const handlers: ReadonlyMap<number, OpHandler<unknown>> = new Map([
     Opcode.OPEN,
     handler({
       decode: (b, nodeid) => ({ nodeid, ...dec.decodeOpenIn(b) }),
-      run: async (ops, ctx, a) => openPayload(await ops.open(ctx, a.nodeid, a.flags)),
+      run: async (ops, ctx, a, dc) =>
+        openedPayload(dc, a.nodeid, a.flags, await ops.open(ctx, a.nodeid, a.flags)),
     }),
   ],
   [
     Opcode.CREATE,
     handler({
       decode: (b, nodeid) => ({ nodeid, ...dec.decodeCreateIn(b) }),
-      run: async (ops, ctx, a) => {
+      run: async (ops, ctx, a, dc) => {
         const { entry, open } = await ops.create(ctx, a.nodeid, a.name, a.mode, a.flags);
-        return [...entryPayload(entry), ...openPayload(open)];
+        return [...entryPayload(entry), ...openedPayload(dc, entry.nodeid, a.flags, open)];
       },
     }),
   ],
@@ -211,7 +220,10 @@ export const handlers: ReadonlyMap<number, OpHandler<unknown>> = new Map([
     Opcode.RELEASE,
     handler({
       decode: (b) => dec.decodeFhIn(b),
-      run: (ops, ctx, a) => done(ops.release(ctx, a.fh)),
+      run: (ops, ctx, a, dc) => {
+        dc.passthrough?.onRelease(a.fh);
+        return done(ops.release(ctx, a.fh));
+      },
     }),
   ],
   [

@@ -27,9 +27,22 @@ export interface DirentSink {
   add(dirent: Omit<Dirent, 'name'> & { name: string }, entry?: EntryOut): boolean;
 }
 
+/**
+ * What `open`/`create` answer: the handle and FOPEN_* flags, and optionally `passthroughFd`, an fd open
+ * O_RDONLY on a local regular file holding the file's exact content (a PCC copy). The ops layer owns the
+ * fd until `release` of the handle (closing it then is fine: the kernel keeps its own reference).
+ *
+ * When the kernel negotiated FUSE_PASSTHROUGH, the session registers the fd as a backing file and the
+ * kernel then reads (and mmaps) that file itself: no READ of the handle reaches the ops layer. Otherwise
+ * (no passthrough, the registration failed, the open is not read-only, or the inode is open without
+ * passthrough elsewhere) the fd is ignored and READs come as usual, so the ops layer always keeps
+ * serving reads itself. The session decides per open; `backingId` is the session's to set.
+ */
+export type OpenResult = Omit<OpenOut, 'backingId'> & { passthroughFd?: number };
+
 export interface CreateOut {
   entry: EntryOut;
-  open: OpenOut;
+  open: OpenResult;
 }
 
 /**
@@ -61,7 +74,7 @@ export interface FuseOps {
     flags: number,
   ): Promise<void>;
   link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): Promise<EntryOut>;
-  open(ctx: RequestContext, nodeid: number, flags: number): Promise<OpenOut>;
+  open(ctx: RequestContext, nodeid: number, flags: number): Promise<OpenResult>;
   create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<CreateOut>;
   read(ctx: RequestContext, fh: number, offset: number, size: number): Promise<Buffer>;
   /** `data` is valid until the promise settles; keep a copy to hold it longer. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { negotiateInit, readBufferBytes, WANTED_INIT_FLAGS } from './init.ts';
-import { InitFlag } from './kernel-abi.ts';
+import { InitFlag, InitFlag2 } from './kernel-abi.ts';
 
 const ALL_FLAGS = 0xffffffff | 0;
 
@@ -15,7 +15,7 @@ describe('FUSE INIT negotiation', () => {
       flags: offered,
       flags2: 0,
     });
-    expect(reply?.minor).toBe(38);
+    expect(reply?.minor).toBe(40);
     expect(flags).toBe(InitFlag.ASYNC_READ | InitFlag.BIG_WRITES);
     expect(negotiateInit({ major: 7, minor: 31, maxReadahead: 0, flags: 0, flags2: 0 }).reply?.minor).toBe(
       31,
@@ -60,13 +60,29 @@ describe('FUSE INIT negotiation', () => {
       congestionThreshold: 48,
       maxReadahead: 131072,
       flags2: 0,
+      maxStackDepth: 0,
     });
     expect(readBufferBytes({ maxWriteBytes: 1 << 20, maxBackground: 64 })).toBe((1 << 20) + 4096);
   });
 
   it('answers a newer major with ours only, and refuses an older one', () => {
     const newer = negotiateInit({ major: 8, minor: 0, maxReadahead: 0, flags: ALL_FLAGS, flags2: 0 });
-    expect(newer.reply).toMatchObject({ major: 7, minor: 38, flags: 0, maxWrite: 0 });
+    expect(newer.reply).toMatchObject({ major: 7, minor: 40, flags: 0, maxWrite: 0 });
     expect(negotiateInit({ major: 6, minor: 9, maxReadahead: 0, flags: 0, flags2: 0 }).reply).toBeUndefined();
+  });
+
+  it('asks for passthrough (flags2) with max_stack_depth 1 when the kernel offers it and we want it', () => {
+    const offer = { major: 7, minor: 45, maxReadahead: 0, flags: ALL_FLAGS, flags2: InitFlag2.PASSTHROUGH };
+    const on = negotiateInit(offer);
+    expect(on.passthrough).toBe(true);
+    expect(on.reply).toMatchObject({ flags2: InitFlag2.PASSTHROUGH, maxStackDepth: 1 });
+    expect(on.flags & InitFlag.WRITEBACK_CACHE).toBe(0);
+    const off = negotiateInit(offer, undefined, { passthrough: false });
+    expect([off.passthrough, off.reply?.flags2, off.reply?.maxStackDepth]).toEqual([false, 0, 0]);
+    const notOffered = negotiateInit({ ...offer, flags2: 0 });
+    expect([notOffered.passthrough, notOffered.reply?.flags2]).toEqual([false, 0]);
+    // Without INIT_EXT the kernel sent no flags2 and reads none back.
+    const noExt = negotiateInit({ ...offer, flags: InitFlag.ASYNC_READ });
+    expect(noExt.passthrough).toBe(false);
   });
 });

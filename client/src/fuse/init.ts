@@ -3,6 +3,7 @@ import {
   FUSE_KERNEL_VERSION,
   FUSE_MIN_READ_BUFFER,
   InitFlag,
+  InitFlag2,
   type InitIn,
   type InitOut,
 } from './kernel-abi.ts';
@@ -45,7 +46,14 @@ export const WANTED_INIT_FLAGS =
   InitFlag.ASYNC_DIO | // large O_DIRECT I/O is split into parallel requests
   InitFlag.CACHE_SYMLINKS | // a symlink's target never changes, so caching it is coherent
   InitFlag.SETXATTR_EXT | // the extended fuse_setxattr_in (decoded by size)
-  InitFlag.INIT_EXT; // flags2 is read (and answered: we want none of its flags)
+  InitFlag.INIT_EXT; // flags2 is read and answered (PASSTHROUGH below)
+
+/**
+ * flags2: PASSTHROUGH, when the session wants it, so an open can hand its reads to a local backing file
+ * (the PCC copy). The kernel refuses it with WRITEBACK_CACHE (which we never ask) and needs
+ * max_stack_depth 1..2: 1 here (see InitOut.maxStackDepth).
+ */
+export const PASSTHROUGH_STACK_DEPTH = 1;
 
 export interface Negotiated {
   /** What to answer; undefined when the kernel's major version is too old (answer EPROTO). */
@@ -53,14 +61,25 @@ export interface Negotiated {
   /** Flags in effect. */
   flags: number;
   setxattrExt: boolean;
+  /** FUSE_PASSTHROUGH is in effect: opens may carry FOPEN_PASSTHROUGH and a backing id. */
+  passthrough: boolean;
+}
+
+export interface InitWants {
+  /** Ask for FUSE_PASSTHROUGH if the kernel offers it (default true). */
+  passthrough?: boolean;
 }
 
 /**
  * FUSE's version negotiation: both sides use the smaller minor version. A kernel with a larger major
  * gets our major only and sends INIT again; one with a smaller major cannot be served.
  */
-export function negotiateInit(init: InitIn, limits: InitLimits = DEFAULT_INIT_LIMITS): Negotiated {
-  const empty = { flags: 0, setxattrExt: false };
+export function negotiateInit(
+  init: InitIn,
+  limits: InitLimits = DEFAULT_INIT_LIMITS,
+  wants: InitWants = {},
+): Negotiated {
+  const empty = { flags: 0, setxattrExt: false, passthrough: false };
   if (init.major < FUSE_KERNEL_VERSION) return { reply: undefined, ...empty };
   const base = { major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION };
   if (init.major > FUSE_KERNEL_VERSION) {
@@ -68,21 +87,26 @@ export function negotiateInit(init: InitIn, limits: InitLimits = DEFAULT_INIT_LI
     return { reply: { ...base, ...zero, maxWrite: 0, timeGran: 0, maxPages: 0 }, ...empty };
   }
   const flags = init.flags & WANTED_INIT_FLAGS;
+  const passthrough =
+    wants.passthrough !== false &&
+    (flags & InitFlag.INIT_EXT) !== 0 &&
+    (init.flags2 & InitFlag2.PASSTHROUGH) !== 0;
   const reply: InitOut = {
     major: FUSE_KERNEL_VERSION,
     minor: Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION),
     // The kernel only ever lowers its readahead to ours; the library does its own, larger readahead.
     maxReadahead: init.maxReadahead,
     flags,
-    flags2: 0,
+    flags2: passthrough ? InitFlag2.PASSTHROUGH : 0,
     maxBackground: limits.maxBackground,
     // Above this many background requests the kernel reports the bdi congested: 3/4 as libfuse does.
     congestionThreshold: Math.floor((limits.maxBackground * 3) / 4),
     maxWrite: limits.maxWriteBytes,
     timeGran: 1,
     maxPages: Math.ceil(limits.maxWriteBytes / PAGE_BYTES),
+    maxStackDepth: passthrough ? PASSTHROUGH_STACK_DEPTH : 0,
   };
-  return { reply, flags, setxattrExt: (flags & InitFlag.SETXATTR_EXT) !== 0 };
+  return { reply, flags, setxattrExt: (flags & InitFlag.SETXATTR_EXT) !== 0, passthrough };
 }
 
 /** A device read buffer fits the largest WRITE with its headers; the kernel refuses smaller ones. */

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   ATTR_OUT_BYTES,
+  BACKING_MAP_BYTES,
   decodeInHeader,
   decodeInitIn,
   direntplusSize,
   direntSize,
   ENTRY_OUT_BYTES,
   encodeAttrOut,
+  encodeBackingMap,
   encodeDirent,
   encodeDirentplus,
   encodeEntryOut,
@@ -16,9 +18,14 @@ import {
   encodeOutHeader,
   encodeStatfsOut,
   encodeWriteOut,
+  FOPEN_PASSTHROUGH,
+  FOPEN_PASSTHROUGH_ALLOWED,
+  FUSE_DEV_IOC_BACKING_CLOSE,
+  FUSE_DEV_IOC_BACKING_OPEN,
   FUSE_DEV_IOC_CLONE,
   type FuseAttr,
   InitFlag,
+  InitFlag2,
   OPEN_OUT_BYTES,
   STATFS_OUT_BYTES,
 } from './kernel-abi.ts';
@@ -105,6 +112,8 @@ describe('FUSE kernel ABI', () => {
     const open = Buffer.alloc(OPEN_OUT_BYTES);
     encodeOpenOut(open, 0, { fh: 2 ** 33, openFlags: 3 });
     expect([u64(open, 0), u32(open, 8), u32(open, 12)]).toEqual([2n ** 33n, 3, 0]);
+    encodeOpenOut(open, 0, { fh: 5, openFlags: FOPEN_PASSTHROUGH, backingId: 7 });
+    expect([u64(open, 0), u32(open, 8), open.readInt32LE(12)]).toEqual([5n, 1 << 7, 7]);
     expect([...encodeWriteOut(4096)]).toEqual([0, 16, 0, 0, 0, 0, 0, 0]);
     const s = encodeStatfsOut({
       blocks: 10,
@@ -155,6 +164,37 @@ describe('FUSE kernel ABI', () => {
     expect([b.readUInt16LE(16), b.readUInt16LE(18), u32(b, 20), u32(b, 24)]).toEqual([64, 48, 1 << 20, 1]);
     expect([b.readUInt16LE(28), b.readUInt16LE(30), u32(b, 32)]).toEqual([256, 0, 1]);
     expect(b.subarray(36).every((x) => x === 0)).toBe(true);
+    const pt = encodeInitOut({
+      major: 7,
+      minor: 40,
+      maxReadahead: 0,
+      flags: InitFlag.INIT_EXT,
+      flags2: InitFlag2.PASSTHROUGH,
+      maxBackground: 1,
+      congestionThreshold: 0,
+      maxWrite: 4096,
+      timeGran: 1,
+      maxPages: 1,
+      maxStackDepth: 1,
+    });
+    // flags2 bit 5 is FUSE_PASSTHROUGH (1 << 37); max_stack_depth is the u32 after flags2.
+    expect([u32(pt, 32), u32(pt, 36), pt.readUInt16LE(40)]).toEqual([32, 1, 0]);
+  });
+
+  it('encodes fuse_backing_map (16 bytes: fd, flags 0, padding 0)', () => {
+    const b = encodeBackingMap(42);
+    expect(b.length).toBe(BACKING_MAP_BYTES);
+    expect([b.readInt32LE(0), u32(b, 4), u64(b, 8)]).toEqual([42, 0, 0n]);
+  });
+
+  it('computes the backing ioctls as _IOW(229, 1, fuse_backing_map) and _IOW(229, 2, uint32_t)', () => {
+    expect(FUSE_DEV_IOC_BACKING_OPEN >>> 0).toBe(0x4010e501);
+    expect(FUSE_DEV_IOC_BACKING_CLOSE >>> 0).toBe(0x4004e502);
+  });
+
+  it('allows only FOPEN_PASSTHROUGH_MASK flags with FOPEN_PASSTHROUGH (no KEEP_CACHE)', () => {
+    // FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES | FOPEN_NOFLUSH | FOPEN_PASSTHROUGH
+    expect(FOPEN_PASSTHROUGH_ALLOWED).toBe(1 | (1 << 6) | (1 << 5) | (1 << 7));
   });
 
   it('pads fuse_dirent and fuse_direntplus records to 8 bytes with zeros', () => {

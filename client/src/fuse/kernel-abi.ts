@@ -10,11 +10,12 @@
 
 export const FUSE_KERNEL_VERSION = 7;
 /**
- * The minor version we speak. 7.38 has every struct and flag used here (INIT_EXT/flags2, SETXATTR_EXT,
- * HANDLE_KILLPRIV_V2, ...); later minors add passthrough, statx, io_uring and resend, none used. The
- * kernel talks the smaller of its minor and ours.
+ * The minor version we speak. 7.40 has every struct and flag used here (INIT_EXT/flags2, SETXATTR_EXT,
+ * HANDLE_KILLPRIV_V2, and 7.40's passthrough: init_out.max_stack_depth, open_out.backing_id and the
+ * backing-file ioctls); later minors add statx, io_uring and resend, none used (the kernel gates none
+ * of them on our minor: it asks and takes ENOSYS). The kernel talks the smaller of its minor and ours.
  */
-export const FUSE_KERNEL_MINOR_VERSION = 38;
+export const FUSE_KERNEL_MINOR_VERSION = 40;
 export const FUSE_ROOT_ID = 1;
 /** The kernel refuses a read buffer smaller than this or than max_write plus the write headers. */
 export const FUSE_MIN_READ_BUFFER = 8192;
@@ -100,6 +101,12 @@ export const InitFlag = {
   INIT_EXT: 1 << 30,
 } as const;
 
+/** fuse_init_in/out.flags2: flag bits 32..63, as bits 0..31 of the second word. */
+export const InitFlag2 = {
+  /** FUSE_PASSTHROUGH (1 << 37): opens may name a backing file that the kernel reads and writes itself. */
+  PASSTHROUGH: 1 << 5,
+} as const;
+
 /** fuse_setattr_in.valid bits. */
 export const FATTR_MODE = 1 << 0;
 export const FATTR_UID = 1 << 1;
@@ -113,6 +120,17 @@ export const FATTR_MTIME_NOW = 1 << 8;
 /** fuse_open_out.open_flags. */
 export const FOPEN_DIRECT_IO = 1 << 0;
 export const FOPEN_KEEP_CACHE = 1 << 1;
+export const FOPEN_NOFLUSH = 1 << 5;
+export const FOPEN_PARALLEL_DIRECT_WRITES = 1 << 6;
+/** I/O (and mmap) of the open go to the backing file named by fuse_open_out.backing_id. */
+export const FOPEN_PASSTHROUGH = 1 << 7;
+/**
+ * The only flags the kernel accepts beside FOPEN_PASSTHROUGH (FOPEN_PASSTHROUGH_MASK of fs/fuse/iomode.c);
+ * anything else, FOPEN_KEEP_CACHE included, fails the open(2) with EIO. With FOPEN_DIRECT_IO, reads and
+ * writes still come to us and only mmap uses the backing file.
+ */
+export const FOPEN_PASSTHROUGH_ALLOWED =
+  FOPEN_PASSTHROUGH | FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES | FOPEN_NOFLUSH;
 
 export const FUSE_GETATTR_FH = 1 << 0;
 export const FUSE_FSYNC_FDATASYNC = 1 << 0;
@@ -120,6 +138,14 @@ export const FUSE_FSYNC_FDATASYNC = 1 << 0;
 export const FUSE_NOTIFY_INVAL_INODE = 2;
 /** FUSE_DEV_IOC_CLONE = _IOR(229, 0, uint32_t): attaches a new /dev/fuse fd to a mounted connection. */
 export const FUSE_DEV_IOC_CLONE = (2 << 30) | (4 << 16) | (229 << 8) | 0;
+/**
+ * FUSE_DEV_IOC_BACKING_OPEN = _IOW(229, 1, struct fuse_backing_map): registers an open file as a backing
+ * file of the connection; answers its backing id (> 0). Needs CAP_SYS_ADMIN and negotiated passthrough.
+ */
+export const FUSE_DEV_IOC_BACKING_OPEN = (1 << 30) | (16 << 16) | (229 << 8) | 1;
+/** FUSE_DEV_IOC_BACKING_CLOSE = _IOW(229, 2, uint32_t): drops our reference to a backing id. */
+export const FUSE_DEV_IOC_BACKING_CLOSE = (1 << 30) | (4 << 16) | (229 << 8) | 2;
+export const BACKING_MAP_BYTES = 16;
 
 export const IN_HEADER_BYTES = 40;
 export const OUT_HEADER_BYTES = 16;
@@ -270,12 +296,21 @@ export function encodeAttrOut(a: AttrOut): Buffer {
 export interface OpenOut {
   fh: number;
   openFlags: number;
+  /** With FOPEN_PASSTHROUGH: the backing id from FUSE_DEV_IOC_BACKING_OPEN (7.40; padding before). */
+  backingId?: number;
 }
 
 export function encodeOpenOut(b: Buffer, at: number, o: OpenOut): void {
   writeU64(b, at, o.fh);
-  b.writeUInt32LE(o.openFlags, at + 8);
-  b.writeUInt32LE(0, at + 12);
+  b.writeUInt32LE(o.openFlags >>> 0, at + 8);
+  b.writeInt32LE(o.backingId ?? 0, at + 12);
+}
+
+/** struct fuse_backing_map { int32 fd; uint32 flags (0); uint64 padding (0) }. */
+export function encodeBackingMap(fd: number): Buffer {
+  const b = Buffer.alloc(BACKING_MAP_BYTES);
+  b.writeInt32LE(fd, 0);
+  return b;
 }
 
 /** fuse_lseek_out: the offset SEEK_DATA/SEEK_HOLE found. */
@@ -367,6 +402,11 @@ export interface InitOut {
   /** Timestamp granularity in ns (1: full nanoseconds). */
   timeGran: number;
   maxPages: number;
+  /**
+   * With passthrough (7.40): how deep filesystems may stack under and over us. 1: backing files must be on
+   * a plain filesystem (not overlayfs), and overlayfs may still use this mount as a layer. 0 otherwise.
+   */
+  maxStackDepth?: number;
 }
 
 export function encodeInitOut(o: InitOut): Buffer {
@@ -382,6 +422,7 @@ export function encodeInitOut(o: InitOut): Buffer {
   b.writeUInt16LE(o.maxPages, 28);
   b.writeUInt16LE(0, 30);
   b.writeUInt32LE(o.flags2 >>> 0, 32);
+  b.writeUInt32LE(o.maxStackDepth ?? 0, 36);
   return b;
 }
 

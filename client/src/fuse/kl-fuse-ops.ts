@@ -4,8 +4,10 @@ import type { DirEntry, Node } from '../attr.ts';
 import type { FileHandle } from '../file-handle.ts';
 import type { KlClient } from '../fs-client.ts';
 import { O_ACCMODE, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, S_IFDIR } from '../mode.ts';
-import type { PccCache, PccReader } from '../pcc/pcc-cache.ts';
-import { LUSTRE_PCC_XATTR, type PccStateValue, parsePccCommand } from '../pcc/pcc-state.ts';
+import type { PccCache } from '../pcc/pcc-cache.ts';
+import { PccHandles } from '../pcc/pcc-handles.ts';
+import { LUSTRE_PCC_XATTR } from '../pcc/pcc-state.ts';
+import { retryWhileRestoring } from '../pcc/restore-wait.ts';
 import { WriteAnnouncer } from '../pcc/write-announcer.ts';
 import { ROOT_CALLER } from '../permissions.ts';
 
@@ -15,7 +17,7 @@ const FALLOC_FL_PUNCH_HOLE = 0x02;
 const FALLOC_FL_ZERO_RANGE = 0x10;
 
 import { attrChangeOf, creatorOf, fuseAttrOf, openStampOf, statfsOutOf } from './attr-convert.ts';
-import type { CreateOut, DirentSink, FuseChannel, FuseOps, RequestContext } from './fuse-ops.ts';
+import type { CreateOut, DirentSink, FuseChannel, FuseOps, OpenResult, RequestContext } from './fuse-ops.ts';
 import { GENERATION, InodeTable } from './inode-table.ts';
 import {
   type AttrOut,
@@ -57,8 +59,13 @@ export interface KlFuseOptions {
    */
   entryTimeoutMs?: number;
   attrTimeoutMs?: number;
-  /** The mount's read-only PCC (`-o pcc=DIR`), if any. */
+  /** The mount's PCC (`-o pcc=DIR`), if any. */
   pcc?: PccCache;
+  /**
+   * Offer read-only opens of files with a current read-only copy for FUSE passthrough (`-o
+   * pcc_passthrough`, the default): the kernel then reads the copy itself until the file is closed.
+   */
+  pccPassthrough?: boolean;
 }
 
 /**
@@ -66,9 +73,10 @@ export interface KlFuseOptions {
  * goes back. The kernel checks permissions (default_permissions), so calls run as root except those
  * creating inodes, which need the caller's ids for ownership. Caching is close-to-open: every open reads
  * fresh attributes, and the kernel's cached pages are kept only while mtime and size are unchanged since
- * this mount's previous open of the file. Read-only PCC (docs/pcc.md): read-only opens of attached files
- * read their local copy while the MDT confirms it current; every change to a file is first announced to
- * the MDT (WriteAnnouncer), which revokes every mount's copy of it.
+ * this mount's previous open of the file. PCC (docs/pcc.md, PccHandles): read-only opens of attached
+ * files read their local copy while the MDT confirms it current; files cached read-write are read and
+ * written in their cache file; every other change to a file is first announced to the MDT
+ * (WriteAnnouncer), which revokes every mount's copy of it.
  */
 export class KlFuseOps implements FuseOps {
   readonly #client: KlClient;
@@ -77,9 +85,8 @@ export class KlFuseOps implements FuseOps {
   readonly #files = new Map<number, FileHandle>();
   readonly #entryTimeoutMs: number;
   readonly #attrTimeoutMs: number;
-  readonly #pcc: PccCache | undefined;
-  /** Opens reading from the PCC, by fh. */
-  readonly #pccReaders = new Map<number, PccReader>();
+  /** PCC per open handle (pcc-handles.ts): asked first for I/O, the OSTs when it answers undefined. */
+  readonly #pcc: PccHandles;
   readonly #writes: WriteAnnouncer;
   #nextFh = 1;
   #channel: FuseChannel | undefined;
@@ -90,12 +97,12 @@ export class KlFuseOps implements FuseOps {
     this.#inodes = new InodeTable(opts.rootFid);
     this.#entryTimeoutMs = opts.entryTimeoutMs ?? 1000;
     this.#attrTimeoutMs = opts.attrTimeoutMs ?? 1000;
-    this.#pcc = opts.pcc;
-    const pcc = opts.pcc;
+    const pcc = new PccHandles({ pcc: opts.pcc, log: opts.log, passthrough: opts.pccPassthrough ?? true });
+    this.#pcc = pcc;
     this.#writes = new WriteAnnouncer({
       mdt: () => opts.client.mdt(),
       log: opts.log,
-      ...(pcc && { beforeAnnounce: (fid: string) => pcc.dropLocal(fid) }),
+      beforeAnnounce: (fid: string) => pcc.beforeAnnounce(fid),
     });
   }
 
@@ -109,7 +116,9 @@ export class KlFuseOps implements FuseOps {
   }
 
   async lookup(_ctx: RequestContext, parent: number, name: string): Promise<EntryOut> {
-    return this.#entry(await this.#client.inodes.lookup(this.#inodes.fid(parent), name, ROOT_CALLER));
+    const node = await this.#client.inodes.lookup(this.#inodes.fid(parent), name, ROOT_CALLER);
+    this.#pcc.rememberName(node.attr.fid, name);
+    return this.#entry(node);
   }
 
   forget(nodeid: number, nlookup: number): void {
@@ -184,20 +193,30 @@ export class KlFuseOps implements FuseOps {
     );
   }
 
-  /** Close-to-open: fresh attributes from the MDT at every open (see #cacheFlags). */
-  async open(_ctx: RequestContext, nodeid: number, flags: number): Promise<OpenOut> {
+  /**
+   * Close-to-open: fresh attributes from the MDT at every open (see #cacheFlags). An open of a file
+   * another client caches read-write waits (bounded) while that client writes it back.
+   */
+  async open(_ctx: RequestContext, nodeid: number, flags: number): Promise<OpenResult> {
     const fid = this.#inodes.fid(nodeid);
     const fh = this.#nextFh++;
     if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) await this.#writes.beforeChange(fid, fh);
     try {
-      const node = await this.#client.inodes.getnode(fid);
-      const openFlags = await this.#cacheFlags(nodeid, node, flags);
-      const handle = await this.#client.inodes.open(node, flags, ROOT_CALLER);
+      let node = await this.#client.inodes.getnode(fid);
+      let waited = false;
+      const handle = await retryWhileRestoring(() =>
+        this.#client.inodes.open(node, flags, ROOT_CALLER).catch((e: unknown) => {
+          waited ||= isKlError(e, 'EAGAIN');
+          throw e;
+        }),
+      );
       this.#files.set(fh, handle);
-      if ((flags & O_ACCMODE) === O_RDONLY) await this.#openPccReader(fh, fid);
-      return { fh, openFlags };
+      if (waited) node = await this.#client.inodes.getnode(fid); // written back meanwhile
+      const openFlags = await this.#cacheFlags(nodeid, this.#pcc.withLocal(node), flags);
+      const passthroughFd = await this.#pcc.opened(fh, node.attr, flags);
+      return { fh, openFlags, ...(passthroughFd !== undefined && { passthroughFd }) };
     } catch (e) {
-      if (!this.#files.has(fh)) await this.#writes.released(fid, fh);
+      if (!this.#files.has(fh)) await this.#writes.released(fid, fh, false);
       throw e;
     }
   }
@@ -216,31 +235,40 @@ export class KlFuseOps implements FuseOps {
     const openFlags = node.attr.size === 0 ? flags & ~O_TRUNC : flags;
     const fh = this.#nextFh++;
     const fid = node.attr.fid;
+    this.#pcc.rememberName(fid, name);
     if ((openFlags & O_TRUNC) !== 0) await this.#writes.beforeChange(fid, fh);
+    else await this.#pcc.beforeCreateOpen(node.attr);
     let handle: FileHandle;
     try {
-      handle = await this.#client.inodes.open(node, openFlags, caller, { created: true });
+      // An existing file (no O_EXCL) another client caches read-write: wait for its write-back.
+      handle = await retryWhileRestoring(() =>
+        this.#client.inodes.open(node, openFlags, caller, { created: true }),
+      );
     } catch (e) {
-      await this.#writes.released(fid, fh);
+      await this.#writes.released(fid, fh, false);
       throw e;
     }
     this.#files.set(fh, handle);
+    this.#pcc.created(fh, fid);
     const entry = this.#entry(node);
     this.#inodes.get(entry.nodeid).openStamp = openStampOf(node.attr);
     return { entry, open: { fh, openFlags: appendFlags(flags) } };
   }
 
-  /** From the PCC copy while it is current (pcc-cache.ts); else, or once it is found stale, the OSTs. */
+  /**
+   * From the read-write cache file while the file is cached read-write; from the read-only copy while
+   * it is current (pcc-cache.ts); else, or once it is found stale, the OSTs.
+   */
   async read(_ctx: RequestContext, fh: number, offset: number, size: number): Promise<Buffer> {
     const handle = this.#file(fh);
-    const reader = this.#pccReaders.get(fh);
-    // A stale copy answers undefined from then on; its fd stays open until release, for reads in flight.
-    const cached = reader && (await this.#pcc?.read(reader, offset, size));
-    return cached ?? handle.read(size, offset);
+    return (await this.#pcc.read(fh, offset, size)) ?? handle.read(size, offset);
   }
 
+  /** To the read-write cache file while the file is cached so (no MDT round trip); else the OSTs. */
   async write(_ctx: RequestContext, fh: number, offset: number, data: Buffer): Promise<number> {
     const handle = this.#file(fh);
+    const written = await this.#pcc.write(fh, data, offset, (handle.flags & O_APPEND) !== 0);
+    if (written !== undefined) return written;
     await this.#writes.beforeChange(handle.fid, fh);
     return handle.write(data, offset);
   }
@@ -253,15 +281,21 @@ export class KlFuseOps implements FuseOps {
   async release(_ctx: RequestContext, fh: number): Promise<void> {
     const handle = this.#file(fh);
     this.#files.delete(fh);
-    await this.#closePccReader(fh);
+    await this.#pcc.released(fh);
     await handle.close().catch((e: unknown) => {
       this.#log.warn({ fid: handle.fid, err: (e as Error).message }, 'Close of a released file failed');
     });
     await this.#writes.released(handle.fid, fh);
   }
 
-  fsync(_ctx: RequestContext, fh: number, datasync: boolean): Promise<void> {
-    return this.#file(fh).fsync(datasync);
+  /**
+   * A file cached read-write: its cache file is written back to the OSTs (it stays attached), so what
+   * was fsynced survives the loss of this node. Otherwise the handle's dirty data goes to the OSTs.
+   */
+  async fsync(_ctx: RequestContext, fh: number, datasync: boolean): Promise<void> {
+    const handle = this.#file(fh);
+    if (await this.#pcc.sync(fh)) return;
+    return handle.fsync(datasync);
   }
 
   /** Copies inside the client, so the data does not cross the kernel twice (cp uses this). */
@@ -271,7 +305,8 @@ export class KlFuseOps implements FuseOps {
     const total = Math.min(r.len, COPY_BYTES_MAX);
     let copied = 0;
     while (copied < total) {
-      const chunk = await src.read(Math.min(COPY_CHUNK_BYTES, total - copied), r.offIn + copied);
+      const [length, offset] = [Math.min(COPY_CHUNK_BYTES, total - copied), r.offIn + copied];
+      const chunk = (await this.#pcc.read(r.fhIn, offset, length)) ?? (await src.read(length, offset));
       if (chunk.length === 0) break;
       await dst.write(chunk, r.offOut + copied);
       copied += chunk.length;
@@ -279,9 +314,14 @@ export class KlFuseOps implements FuseOps {
     return copied;
   }
 
-  lseek(_ctx: RequestContext, fh: number, offset: number, whence: number): Promise<number> {
+  /** A file cached read-write here is all data up to its cache file's size. */
+  async lseek(_ctx: RequestContext, fh: number, offset: number, whence: number): Promise<number> {
     if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new KlError('EINVAL', `lseek whence ${whence}`);
-    return this.#file(fh).seek(offset, whence === SEEK_DATA ? 'data' : 'hole');
+    const handle = this.#file(fh);
+    const localSize = this.#pcc.localSize(fh);
+    if (localSize === undefined) return handle.seek(offset, whence === SEEK_DATA ? 'data' : 'hole');
+    if (offset < 0 || offset >= localSize) throw new KlError('ENXIO', `offset ${offset} is past the end`);
+    return whence === SEEK_DATA ? offset : localSize;
   }
 
   /**
@@ -345,7 +385,9 @@ export class KlFuseOps implements FuseOps {
     flags: number,
   ): Promise<void> {
     const fid = this.#inodes.fid(nodeid);
-    if (name === LUSTRE_PCC_XATTR) return this.#pccControl(fid, value);
+    if (name === LUSTRE_PCC_XATTR) {
+      return this.#pcc.control(fid, value, () => [...this.#files.values()].map((h) => h.fid));
+    }
     if (name !== LUSTRE_LOV_XATTR) return this.#client.inodes.setxattr(fid, name, value, flags, ROOT_CALLER);
     try {
       await this.#client.lustre.setLayoutOf(fid, layoutTemplateOf(value, fid), await creatorOf(ctx));
@@ -361,7 +403,7 @@ export class KlFuseOps implements FuseOps {
    */
   async getxattr(_ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
     if (name === LUSTRE_PCC_XATTR)
-      return Buffer.from(JSON.stringify(this.#pccState(this.#inodes.fid(nodeid))));
+      return Buffer.from(JSON.stringify(this.#pcc.state(this.#inodes.fid(nodeid))));
     try {
       return await this.#client.inodes.getxattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
     } catch (e) {
@@ -388,13 +430,13 @@ export class KlFuseOps implements FuseOps {
     const open = [...this.#files.entries()];
     this.#files.clear();
     for (const [fh, handle] of open) {
-      await this.#closePccReader(fh);
+      await this.#pcc.released(fh);
       await handle.close().catch((e: unknown) => {
         this.#log.warn({ fid: handle.fid, err: (e as Error).message }, 'Close at unmount failed');
       });
       await this.#writes.released(handle.fid, fh);
     }
-    if (this.#pcc) this.#log.info({ ...this.#pcc.counters, pcc: this.#pcc.dir }, 'PCC counters at unmount');
+    await this.#pcc.close(); // read-write files go back to the OSTs
     if (open.length > 0) this.#log.info({ files: open.length }, 'Closed files left open at unmount');
   }
 
@@ -429,7 +471,8 @@ export class KlFuseOps implements FuseOps {
   }
 
   /** An entry reply: counts the kernel's lookup of its node id. */
-  #entry(node: Node): EntryOut {
+  #entry(original: Node): EntryOut {
+    const node = this.#pcc.withLocal(original);
     const inode = this.#inodes.lookup(node.attr.fid, node.attr.ino);
     inode.sentStamp = openStampOf(node.attr);
     const { nodeid } = inode;
@@ -442,65 +485,12 @@ export class KlFuseOps implements FuseOps {
     };
   }
 
-  #attrOut(nodeid: number, attr: Node['attr']): AttrOut {
+  #attrOut(nodeid: number, original: Node['attr']): AttrOut {
+    const attr = this.#pcc.withLocal({ attr: original }).attr;
     const inode = this.#inodes.get(nodeid);
     inode.ino = attr.ino;
     inode.sentStamp = openStampOf(attr);
     return { attrValidMs: this.#attrTimeoutMs, attr: fuseAttrOf(attr) };
-  }
-
-  /**
-   * setxattr(lustre.pcc): `lfs pcc attach`/`detach`. Without a PCC on this mount: EOPNOTSUPP, logged,
-   * since setxattr(2) cannot carry the reason.
-   */
-  async #pccControl(fid: string, value: Buffer): Promise<void> {
-    const command = parsePccCommand(value);
-    if (!this.#pcc) {
-      this.#log.warn({ fid, command: command.op }, 'Refused lfs pcc: this mount has no PCC (-o pcc=DIR)');
-      throw new KlError('ENOTSUP', 'this mount has no PCC (-o pcc=DIR)');
-    }
-    if (command.op === 'detach') return this.#pcc.detach(fid);
-    try {
-      await this.#pcc.attach(fid, command.archiveId);
-    } catch (e) {
-      this.#log.warn({ fid, err: (e as Error).message }, 'PCC attach failed');
-      throw e;
-    }
-  }
-
-  #pccState(fid: string): PccStateValue {
-    const pcc = this.#pcc;
-    if (!pcc) return { enabled: false, type: 'none' };
-    const a = pcc.attachmentOf(fid);
-    const common = { enabled: true, attachedFiles: pcc.attachedCount, counters: { ...pcc.counters } };
-    if (!a) return { ...common, type: 'none' };
-    const users = [...this.#pccReaders.values()].filter((r) => r.attachment === a).length;
-    return {
-      ...common,
-      type: 'readonly',
-      path: a.path,
-      archiveId: a.archiveId,
-      dataVersion: a.dataVersion,
-      users,
-    };
-  }
-
-  /** A read-only open of an attached file reads from its copy; a PCC failure only means no copy. */
-  async #openPccReader(fh: number, fid: string): Promise<void> {
-    if (!this.#pcc) return;
-    try {
-      const reader = await this.#pcc.openReader(fid);
-      if (reader) this.#pccReaders.set(fh, reader);
-    } catch (e) {
-      this.#log.warn({ fid, err: (e as Error).message }, 'PCC open failed; reading from the OSTs');
-    }
-  }
-
-  async #closePccReader(fh: number): Promise<void> {
-    const reader = this.#pccReaders.get(fh);
-    if (!reader || !this.#pcc) return;
-    this.#pccReaders.delete(fh);
-    await this.#pcc.closeReader(reader).catch(() => undefined);
   }
 
   #file(fh: number): FileHandle {

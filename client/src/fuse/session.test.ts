@@ -122,7 +122,7 @@ describe('FuseSession', () => {
     const byUnique = new Map(dev.replies.map((r) => [r.unique, r]));
     expect(dev.replies.map((r) => r.unique).sort((a, b) => a - b)).toEqual([2, 4, 6, 8, 10, 17]);
     expect(byUnique.get(2)).toMatchObject({ error: 0 });
-    expect(byUnique.get(2)?.payload.readUInt32LE(4)).toBe(38);
+    expect(byUnique.get(2)?.payload.readUInt32LE(4)).toBe(40);
     expect(byUnique.get(4)?.error).toBe(-2);
     expect(byUnique.get(6)?.error).toBe(-38);
     expect(byUnique.get(8)?.error).toBe(-5);

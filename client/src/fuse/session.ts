@@ -18,6 +18,7 @@ import {
   OUT_HEADER_BYTES,
   opcodeName,
 } from './kernel-abi.ts';
+import { PassthroughTable } from './passthrough.ts';
 import { decodeBatchForgetIn, decodeForgetIn, decodeInterruptIn } from './request-decoders.ts';
 
 /** How long an INTERRUPT for a request we have not seen waits before EAGAIN asks the kernel to resend. */
@@ -31,6 +32,11 @@ export interface FuseSessionOptions {
   /** Reader fds, each with one read outstanding (each blocks one libuv threadpool thread). */
   readers: number;
   limits?: InitLimits;
+  /**
+   * Ask the kernel for FUSE_PASSTHROUGH (default true), so opens whose result carries `passthroughFd`
+   * are read by the kernel from that file. Off, or not offered, the fds are ignored.
+   */
+  passthrough?: boolean;
 }
 
 interface Pending {
@@ -156,7 +162,7 @@ export class FuseSession {
     this.#running++;
     const retained = h.retainsBody === true;
     Promise.resolve()
-      .then(() => h.run(this.#opts.ops, ctx, args))
+      .then(() => h.run(this.#opts.ops, ctx, args, this.#decode))
       .then(
         (payload) => this.#answer(p, 0, payload),
         (e: unknown) => this.#answer(p, this.#errnoOf(e, p), []),
@@ -170,7 +176,8 @@ export class FuseSession {
 
   async #init(dev: RequestChannel, header: InHeader, body: Buffer): Promise<void> {
     const init = decodeInitIn(body);
-    const negotiated = negotiateInit(init, this.#limits);
+    const wantsPassthrough = this.#opts.passthrough !== false && this.#opts.device.backing !== undefined;
+    const negotiated = negotiateInit(init, this.#limits, { passthrough: wantsPassthrough });
     if (!negotiated.reply) {
       this.#log.error({ major: init.major, minor: init.minor }, 'Refused FUSE INIT from a too old kernel');
       await this.#send(dev, header.unique, -errnoOf('EPROTO'), []);
@@ -180,12 +187,17 @@ export class FuseSession {
       await this.#send(dev, header.unique, 0, [encodeInitOut(negotiated.reply)]);
       return;
     }
-    this.#decode = { setxattrExt: negotiated.setxattrExt };
+    this.#decode = { setxattrExt: negotiated.setxattrExt, ...this.#passthroughTable(negotiated.passthrough) };
     this.#opts.ops.init(this.#channel());
     this.#initialized = true;
     await this.#send(dev, header.unique, 0, [encodeInitOut(negotiated.reply)]);
     this.#log.info(
-      { kernel: `${init.major}.${init.minor}`, minor: negotiated.reply.minor, flags: negotiated.flags },
+      {
+        kernel: `${init.major}.${init.minor}`,
+        minor: negotiated.reply.minor,
+        flags: negotiated.flags,
+        passthrough: this.#decode.passthrough !== undefined,
+      },
       'Negotiated FUSE INIT',
     );
     this.#initDone.resolve();
@@ -233,6 +245,20 @@ export class FuseSession {
       'FUSE handler threw a non-KlError; answered EIO',
     );
     return errnoOf('EIO');
+  }
+
+  /**
+   * Passthrough needs the kernel's consent and the device's backing-file ioctls (on the fd the mount was
+   * made with, which every clone shares the connection of).
+   */
+  #passthroughTable(negotiated: boolean): { passthrough?: PassthroughTable } {
+    const backing = this.#opts.device.backing;
+    if (this.#opts.passthrough === false || !backing) return {};
+    if (!negotiated) {
+      this.#log.info({}, 'FUSE passthrough not offered by the kernel; cached reads go through this process');
+      return {};
+    }
+    return { passthrough: new PassthroughTable(backing, this.#log) };
   }
 
   #channel(): FuseChannel {

@@ -1,4 +1,4 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isKlError, KlError, toKlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
@@ -8,7 +8,14 @@ import { FuseDevice } from '../fuse/device.ts';
 import { DEFAULT_INIT_LIMITS } from '../fuse/init.ts';
 import { KlFuseOps } from '../fuse/kl-fuse-ops.ts';
 import { FuseSession } from '../fuse/session.ts';
-import { PccCache, pccLibraryOf } from '../pcc/pcc-cache.ts';
+import {
+  DEFAULT_HIGH_WATERMARK_PERCENT,
+  DEFAULT_LOW_WATERMARK_PERCENT,
+  watermarkProblem,
+} from '../pcc/eviction.ts';
+import { PccCache, type PccCacheOptions, pccLibraryOf } from '../pcc/pcc-cache.ts';
+import { type PccRule, parsePccRule, parsePccRules } from '../pcc/pcc-rules.ts';
+import type { PccCounters } from '../pcc/pcc-state.ts';
 import { mountAt } from './mountinfo.ts';
 import { parseMountSpec } from './spec.ts';
 import {
@@ -44,6 +51,17 @@ export interface MountOptions {
   /** `-o pcc=DIR`: read-only PCC in DIR; an unusable DIR is logged and the mount runs without. */
   pccDir?: string;
   pccRevalidateMs?: number;
+  /** FUSE passthrough for reads of read-only PCC copies (default on). */
+  pccPassthrough?: boolean;
+  /** `pcc_rw`: auto-attach rules without an id attach read-write. */
+  pccReadWrite?: boolean;
+  /** Auto-attach rules (`pcc_rule=`) and a file of them (`pcc_rules_file=`), parsed at mount. */
+  pccRules?: string[];
+  pccRulesFile?: string;
+  /** The watermarks of LRU eviction (`pcc_size`, `pcc_hwm`, `pcc_lwm`). */
+  pccSizeBytes?: number;
+  pccHighWatermarkPercent?: number;
+  pccLowWatermarkPercent?: number;
   client?: Partial<Omit<KlClientOptions, 'mgs' | 'fsName' | 'key' | 'log'>>;
 }
 
@@ -51,6 +69,11 @@ export interface MountedFs {
   readonly mountpoint: string;
   /** Settles when the mount is gone (unmounted by anyone) and the client closed. */
   readonly done: Promise<void>;
+  /**
+   * The PCC's counters now (hits, misses, bytesFromCache, attaches, detaches, evictions,
+   * cacheBytesUsed, writebacks: docs/pcc.md), for a metrics endpoint; undefined without PCC.
+   */
+  pccMetrics(): PccCounters | undefined;
   /**
    * Graceful unmount (SIGTERM): unmounts, retrying while files are open for up to `drainTimeoutMs`,
    * then aborts the connection (users then see ENOTCONN); in-flight requests finish; the client is
@@ -84,7 +107,14 @@ async function serve(
   log: Logger,
 ): Promise<MountedFs> {
   const pcc = opts.pccDir === undefined ? undefined : await openPcc(opts.pccDir, client, opts, log);
-  const ops = new KlFuseOps({ client, rootFid: ROOT_FID, log, ...timeouts(opts), ...(pcc && { pcc }) });
+  const ops = new KlFuseOps({
+    client,
+    rootFid: ROOT_FID,
+    log,
+    ...timeouts(opts),
+    ...(pcc && { pcc }),
+    ...(opts.pccPassthrough !== undefined && { pccPassthrough: opts.pccPassthrough }),
+  });
   const device = FuseDevice.open();
   try {
     mountSyscall(spec, mountpoint, FSTYPE, mountFlags(opts), mountData(device.fd));
@@ -108,6 +138,7 @@ async function serve(
   return {
     mountpoint,
     done,
+    pccMetrics: () => pcc?.metrics(),
     unmount: async ({ drainTimeoutMs = 10_000 } = {}) => {
       await unmountServed(mountpoint, drainTimeoutMs, log);
       await withTimeout(done, drainTimeoutMs, 'in-flight FUSE requests to finish').catch((e: unknown) =>
@@ -128,9 +159,41 @@ function mountData(fd: number): string {
   return `fd=${fd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,max_read=${maxRead}`;
 }
 
-function openPcc(dir: string, client: KlClient, opts: MountOptions, log: Logger) {
+/**
+ * The mount's PCC, or undefined (logged) when its directory is unusable or its rules or watermarks are
+ * wrong: the mount then works without PCC.
+ */
+async function openPcc(dir: string, client: KlClient, opts: MountOptions, log: Logger) {
+  let settings: Pick<PccCacheOptions, 'rules' | 'watermarks'>;
+  try {
+    settings = await pccSettings(opts);
+  } catch (e) {
+    log.error({ pcc: dir, err: (e as Error).message }, 'PCC settings are invalid; mounted without PCC');
+    return undefined;
+  }
   const revalidate = opts.pccRevalidateMs === undefined ? {} : { revalidateMs: opts.pccRevalidateMs };
-  return PccCache.open({ dir, lib: pccLibraryOf(client), log, ...revalidate });
+  return PccCache.open({ dir, lib: pccLibraryOf(client), log, ...revalidate, ...settings });
+}
+
+/** Auto-attach rules (files read now) and watermarks; throws saying what is wrong. */
+async function pccSettings(opts: MountOptions): Promise<Pick<PccCacheOptions, 'rules' | 'watermarks'>> {
+  const defaults = opts.pccReadWrite ? { rwid: 1 } : { roid: 1 };
+  const rules: PccRule[] = (opts.pccRules ?? []).map((r) => parsePccRule(r, defaults));
+  if (opts.pccRulesFile !== undefined) {
+    const text = await readFile(opts.pccRulesFile, 'utf8').catch((e: unknown) => {
+      throw toKlError(e, `PCC rules file ${opts.pccRulesFile}`);
+    });
+    rules.push(...parsePccRules(text, defaults));
+  }
+  const evicting = [opts.pccSizeBytes, opts.pccHighWatermarkPercent, opts.pccLowWatermarkPercent].some(
+    (v) => v !== undefined,
+  );
+  if (!evicting) return { rules }; // no eviction unless asked for (as Lustre, whose lpcc does it)
+  const highPercent = opts.pccHighWatermarkPercent ?? DEFAULT_HIGH_WATERMARK_PERCENT;
+  const lowPercent = opts.pccLowWatermarkPercent ?? DEFAULT_LOW_WATERMARK_PERCENT;
+  const problem = watermarkProblem(highPercent, lowPercent);
+  if (problem) throw new KlError('EINVAL', problem);
+  return { rules, watermarks: { capacityBytes: opts.pccSizeBytes, highPercent, lowPercent } };
 }
 
 function mountFlags(opts: MountOptions): number {

@@ -20,6 +20,18 @@ describe('parseMountOptions', () => {
       pccRevalidateMs: 250,
     });
     expect(parseMountOptions('pcc_ro').pccDir).toBeUndefined();
+    const o = 'pcc=/c,pcc_rw,nopcc_passthrough,pcc_rule=fname={*.h5}|uid={7} roid=2,pcc_rule=projid={1}';
+    expect(parseMountOptions(`${o},pcc_rules_file=/etc/r,pcc_size=1000,pcc_hwm=80,pcc_lwm=60`)).toMatchObject(
+      {
+        pccReadWrite: true,
+        pccPassthrough: false,
+        pccRules: ['fname={*.h5}|uid={7} roid=2', 'projid={1}'],
+        pccRulesFile: '/etc/r',
+        pccSizeBytes: 1000,
+        pccHighWatermarkPercent: 80,
+        pccLowWatermarkPercent: 60,
+      },
+    );
   });
 
   it('refuses unknown options and bad timeouts with EINVAL', () => {
@@ -35,6 +47,12 @@ describe('parseMountOptions', () => {
       'pcc_revalidate_ms=-1',
       'pcc_revalidate_ms=1.5',
       'pcc_revalidate_ms=600000',
+      'pcc_rules_file=relative',
+      'pcc_rule=',
+      'pcc_size=0',
+      'pcc_hwm=101',
+      'pcc_lwm=100',
+      'pcc_hwm=9x',
     ]) {
       expect(() => parseMountOptions(bad)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     }

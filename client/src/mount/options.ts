@@ -16,6 +16,22 @@ export interface ParsedMountOptions {
    */
   pccDir?: string;
   pccRevalidateMs?: number;
+  /** `pcc_passthrough` (default) / `nopcc_passthrough`: FUSE passthrough for reads of read-only copies. */
+  pccPassthrough?: boolean;
+  /** `pcc_rw`: rules without rwid/roid attach read-write (`pcc_ro`, the default: read-only). */
+  pccReadWrite?: boolean;
+  /**
+   * `pcc_rule=RULE` (repeatable; Lustre's `lctl pcc add` rule syntax with '|' for ',') and
+   * `pcc_rules_file=PATH` (a rule per line): auto-attach rules, parsed at mount (pcc-rules.ts); one
+   * that does not parse makes the mount run without PCC.
+   */
+  pccRules?: string[];
+  pccRulesFile?: string;
+  /** `pcc_size=BYTES`: what 100% of the cache is for the watermarks (default: its filesystem's size). */
+  pccSizeBytes?: number;
+  /** `pcc_hwm=PCT`, `pcc_lwm=PCT`: LRU eviction starts above the first, stops at the second. */
+  pccHighWatermarkPercent?: number;
+  pccLowWatermarkPercent?: number;
 }
 
 /** The most `pcc_revalidate_ms` may be. */
@@ -33,7 +49,10 @@ const flags: Record<string, (o: ParsedMountOptions) => void> = {
   nodev: (o) => (o.dev = false),
   // Accepted as mount(8) passes them by default; they change nothing here.
   defaults: () => undefined,
-  pcc_ro: () => undefined,
+  pcc_ro: (o) => (o.pccReadWrite = false),
+  pcc_rw: (o) => (o.pccReadWrite = true),
+  pcc_passthrough: (o) => (o.pccPassthrough = true),
+  nopcc_passthrough: (o) => (o.pccPassthrough = false),
   _netdev: () => undefined,
 };
 
@@ -43,6 +62,14 @@ function seconds(name: string, value: string): number {
     throw new KlError('EINVAL', `mount option ${name}=${value}: seconds from 0 to ${TIMEOUT_S_MAX}`);
   }
   return Math.round(s * 1000);
+}
+
+function integer(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new KlError('EINVAL', `mount option ${name}=${value}: an integer from ${min} to ${max}`);
+  }
+  return n;
 }
 
 function revalidateMs(value: string): number {
@@ -64,7 +91,19 @@ export function parseMountOptions(text: string | undefined): ParsedMountOptions 
     else if (value !== undefined && name === 'attr_timeout') o.attrTimeoutMs = seconds(name, value);
     else if (value !== undefined && name === 'pcc' && value.startsWith('/')) o.pccDir = value;
     else if (value !== undefined && name === 'pcc_revalidate_ms') o.pccRevalidateMs = revalidateMs(value);
-    else throw new KlError('EINVAL', `unknown mount option "${item}"`);
+    else if (value === undefined || !pccOption(o, name, value))
+      throw new KlError('EINVAL', `unknown mount option "${item}"`);
   }
   return o;
+}
+
+/** The PCC options taking a value (besides pcc= and pcc_revalidate_ms=); false: not one of them. */
+function pccOption(o: ParsedMountOptions, name: string, value: string): boolean {
+  if (name === 'pcc_rule' && value.trim() !== '') o.pccRules = [...(o.pccRules ?? []), value];
+  else if (name === 'pcc_rules_file' && value.startsWith('/')) o.pccRulesFile = value;
+  else if (name === 'pcc_size') o.pccSizeBytes = integer(name, value, 1, Number.MAX_SAFE_INTEGER);
+  else if (name === 'pcc_hwm') o.pccHighWatermarkPercent = integer(name, value, 1, 100);
+  else if (name === 'pcc_lwm') o.pccLowWatermarkPercent = integer(name, value, 0, 99);
+  else return false;
+  return true;
 }

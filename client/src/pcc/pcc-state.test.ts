@@ -3,10 +3,38 @@ import { formatPccState, formatPccStats, newPccCounters, parsePccCommand } from 
 
 describe('lustre.pcc values', () => {
   it('parses attach and detach commands', () => {
-    expect(parsePccCommand(Buffer.from('attach'))).toEqual({ op: 'attach', archiveId: undefined });
-    expect(parsePccCommand(Buffer.from('attach 3\0'))).toEqual({ op: 'attach', archiveId: 3 });
+    expect(parsePccCommand(Buffer.from('attach'))).toEqual({
+      op: 'attach',
+      archiveId: undefined,
+      readWrite: false,
+    });
+    expect(parsePccCommand(Buffer.from('attach 3\0'))).toEqual({
+      op: 'attach',
+      archiveId: 3,
+      readWrite: false,
+    });
+    expect(parsePccCommand(Buffer.from('attach_rw 2'))).toEqual({
+      op: 'attach',
+      archiveId: 2,
+      readWrite: true,
+    });
     expect(parsePccCommand(Buffer.from('detach'))).toEqual({ op: 'detach' });
-    for (const bad of ['', 'attach 0', 'attach x', 'detach 1', 'attach 1 2', 'state']) {
+    expect(parsePccCommand(Buffer.from('attach_rw 2 0x200000400:0x2a:0x0'))).toEqual({
+      op: 'attach',
+      archiveId: 2,
+      readWrite: true,
+      fid: '0x200000400:0x2a:0x0',
+    });
+    expect(parsePccCommand(Buffer.from('detach 0x1:0x2:0x0'))).toEqual({ op: 'detach', fid: '0x1:0x2:0x0' });
+    for (const bad of [
+      '',
+      'attach 0',
+      'attach x',
+      'detach 1',
+      'attach 1 2',
+      'state',
+      'attach 0x1:0x2:0x0 1',
+    ]) {
       expect(() => parsePccCommand(Buffer.from(bad))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     }
   });
@@ -19,7 +47,8 @@ describe('lustre.pcc values', () => {
     );
     const counters = { ...newPccCounters(), hits: 4, bytesFromCache: 10 };
     expect(formatPccStats({ enabled: true, type: 'none', attachedFiles: 1, counters })).toBe(
-      'pcc: enabled, attached files: 1, hits: 4, misses: 0, bytes from cache: 10, attaches: 0, detaches: 0\n',
+      'pcc: enabled, attached files: 1, hits: 4, misses: 0, bytes from cache: 10, attaches: 0, detaches: 0, ' +
+        'evictions: 0, writebacks: 0, cache bytes used: 0\n',
     );
   });
 });

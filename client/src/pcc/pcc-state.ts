@@ -16,18 +16,33 @@ export interface PccCounters {
   bytesFromCache: number;
   attaches: number;
   detaches: number;
+  /** Read-only copies dropped by LRU eviction (watermarks). */
+  evictions: number;
+  /** Bytes in cache files now (a gauge). */
+  cacheBytesUsed: number;
+  /** Write-backs of read-write copies to the OSTs (fsync, detach, restore, unmount, recovery). */
+  writebacks: number;
 }
 
 export function newPccCounters(): PccCounters {
-  return { hits: 0, misses: 0, bytesFromCache: 0, attaches: 0, detaches: 0 };
+  return {
+    hits: 0,
+    misses: 0,
+    bytesFromCache: 0,
+    attaches: 0,
+    detaches: 0,
+    evictions: 0,
+    cacheBytesUsed: 0,
+    writebacks: 0,
+  };
 }
 
 /** getxattr(lustre.pcc): the file's PCC state on this mount, and the mount's counters. */
 export interface PccStateValue {
   /** Whether the mount has a PCC at all (`-o pcc=DIR`). */
   enabled: boolean;
-  /** Lustre's pcc types: only read-only is implemented. */
-  type: 'none' | 'readonly';
+  /** Lustre's pcc types. */
+  type: 'none' | 'readonly' | 'readwrite';
   /** The cache file (when attached). */
   path?: string;
   archiveId?: number;
@@ -38,20 +53,34 @@ export interface PccStateValue {
   counters?: PccCounters;
 }
 
-export type PccCommand = { op: 'attach'; archiveId: number | undefined } | { op: 'detach' };
+/** `fid`: the command is for that file, not the one whose xattr was set (`lfs pcc attach_fid`). */
+export type PccCommand =
+  | { op: 'attach'; archiveId: number | undefined; readWrite: boolean; fid?: string }
+  | { op: 'detach'; fid?: string };
 
-/** Parses a setxattr(lustre.pcc) value: `attach`, `attach ARCHIVE_ID` or `detach`. */
+const FID_WORD = /^0x[0-9a-f]{1,16}:0x[0-9a-f]{1,8}:0x[0-9a-f]{1,8}$/;
+
+/**
+ * Parses a setxattr(lustre.pcc) value: `attach [ARCHIVE_ID] [FID]` (read-only), `attach_rw
+ * [ARCHIVE_ID] [FID]` (read-write) or `detach [FID]`; with FID the command names that file (set on
+ * any file of the mount, e.g. its root: `lfs pcc attach_fid`/`detach_fid`).
+ */
 export function parsePccCommand(value: Buffer): PccCommand {
   const words = value.toString('utf8').replace(/\0+$/, '').trim().split(/\s+/);
-  if (words.length === 1 && words[0] === 'detach') return { op: 'detach' };
-  if (words[0] === 'attach' && words.length <= 2) {
-    if (words.length === 1) return { op: 'attach', archiveId: undefined };
+  const fid = words.length > 1 && FID_WORD.test(words.at(-1)!) ? words.pop() : undefined;
+  const withFid = fid === undefined ? {} : { fid };
+  if (words.length === 1 && words[0] === 'detach') return { op: 'detach', ...withFid };
+  if ((words[0] === 'attach' || words[0] === 'attach_rw') && words.length <= 2) {
+    const readWrite = words[0] === 'attach_rw';
+    if (words.length === 1) return { op: 'attach', archiveId: undefined, readWrite, ...withFid };
     const id = Number(words[1]);
-    if (Number.isInteger(id) && id > 0 && id <= 0xffff_ffff) return { op: 'attach', archiveId: id };
+    if (/^\d+$/.test(words[1]!) && id > 0 && id <= 0xffff_ffff) {
+      return { op: 'attach', archiveId: id, readWrite, ...withFid };
+    }
   }
   throw new KlError(
     'EINVAL',
-    `${LUSTRE_PCC_XATTR} takes "attach [ARCHIVE_ID]" or "detach", not "${words.join(' ')}"`,
+    `${LUSTRE_PCC_XATTR} takes "attach[_rw] [ARCHIVE_ID] [FID]" or "detach [FID]", not "${value.toString('utf8')}"`,
   );
 }
 
@@ -66,6 +95,7 @@ export function formatPccStats(s: PccStateValue): string {
   const c = s.counters ?? newPccCounters();
   return (
     `pcc: ${s.enabled ? 'enabled' : 'disabled'}, attached files: ${s.attachedFiles ?? 0}, hits: ${c.hits}, ` +
-    `misses: ${c.misses}, bytes from cache: ${c.bytesFromCache}, attaches: ${c.attaches}, detaches: ${c.detaches}\n`
+    `misses: ${c.misses}, bytes from cache: ${c.bytesFromCache}, attaches: ${c.attaches}, detaches: ${c.detaches}, ` +
+    `evictions: ${c.evictions}, writebacks: ${c.writebacks}, cache bytes used: ${c.cacheBytesUsed}\n`
   );
 }

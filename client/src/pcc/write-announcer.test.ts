@@ -21,7 +21,7 @@ function fakeMdt(delayMs = 0, fail?: string) {
 const log = pino({ level: 'silent' });
 
 describe('WriteAnnouncer', () => {
-  it('announces once per file however many handles write, and ends after the last', async () => {
+  it('announces once per file however many handles write; the mdt.close ends it', async () => {
     const { calls, mdt } = fakeMdt();
     const dropped: string[] = [];
     const w = new WriteAnnouncer({ mdt, log, beforeAnnounce: async (fid) => void dropped.push(fid) });
@@ -30,17 +30,27 @@ describe('WriteAnnouncer', () => {
     expect(dropped).toEqual(['f']);
     await w.released('f', 1);
     await w.released('f', 3); // never wrote: nothing
-    expect(calls).toHaveLength(1);
+    await w.released('f', 2);
+    expect(calls).toEqual(['mdt.pcc_write_open f']); // one round trip per written file
+    expect(w.writingCount).toBe(0);
+  });
+
+  it('ends the write itself when a handle had no open on the MDT', async () => {
+    const { calls, mdt } = fakeMdt();
+    const w = new WriteAnnouncer({ mdt, log });
+    await w.beforeChange('f', 1);
+    await w.beforeChange('f', 2);
+    await w.released('f', 1, false); // its open failed
+    expect(calls).toEqual(['mdt.pcc_write_open f']);
     await w.released('f', 2);
     expect(calls).toEqual(['mdt.pcc_write_open f', 'mdt.pcc_write_close f']);
-    expect(w.writingCount).toBe(0);
   });
 
   it('sends a new announcement only after the previous close was answered', async () => {
     const { calls, mdt } = fakeMdt(20);
     const w = new WriteAnnouncer({ mdt, log });
     await w.beforeChange('f', 1);
-    const closing = w.released('f', 1);
+    const closing = w.released('f', 1, false);
     const again = w.beforeChange('f', 2);
     await Promise.all([closing, again]);
     expect(calls).toEqual(['mdt.pcc_write_open f', 'mdt.pcc_write_close f', 'mdt.pcc_write_open f']);

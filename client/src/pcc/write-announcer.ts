@@ -2,6 +2,7 @@ import { isKlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
 import type { RpcClient } from '@kubelustre/protocol/wire/rpc-client.ts';
+import { retryWhileRestoring } from './restore-wait.ts';
 
 export interface WriteAnnouncerOptions {
   mdt: () => RpcClient;
@@ -13,20 +14,26 @@ export interface WriteAnnouncerOptions {
 interface Writer {
   /** The handles (FUSE fh) that wrote, or are about to. */
   handles: Set<number>;
+  /** Some handle had no open on the MDT (failed open, change by path): the write is ended explicitly. */
+  mdtOpenMissing: boolean;
   announced: Promise<void>;
 }
 
 /**
- * Tells the MDT which files this mount writes (mdt.pcc_write_open / mdt.pcc_write_close), which revokes
- * every client's PCC copy of them. Lazy: a handle announces before its first change (write, truncate,
- * fallocate, copy into it), not at open, so opens for write that never write cost nothing; the last
- * such handle's release, after its data was flushed, ends the write. Every mount does this, with PCC or
- * not: the cached copies it revokes are other mounts'.
+ * Tells the MDT which files this mount writes (mdt.pcc_write_open), which revokes every client's PCC
+ * copy of them. Lazy: a handle announces before its first change (write, truncate, fallocate, copy into
+ * it), not at open, so opens for write that never write cost nothing. The write ends on the MDT with
+ * this client's mdt.close of the file (after its data was flushed), so a written file costs one extra
+ * round trip; only a change with no open behind it (truncate by path, a failed open) ends it with
+ * mdt.pcc_write_close. Every mount does this, with PCC or not: the copies it revokes are other mounts'.
  */
 export class WriteAnnouncer {
   readonly #opts: WriteAnnouncerOptions;
   readonly #byFid = new Map<string, Writer>();
-  /** mdt.pcc_write_close calls in flight: a new announcement of the file goes out after its close. */
+  /**
+   * mdt.pcc_write_close calls in flight: a new announcement of the file goes out after its close. (An
+   * mdt.close is ordered before a later mdt.open of the file by MdtOpens, and announcements follow opens.)
+   */
   readonly #closing = new Map<string, Promise<void>>();
   #unsupportedLogged = false;
   /** Handle numbers for one-off changes without a handle (truncate by path), below every real fh. */
@@ -46,7 +53,7 @@ export class WriteAnnouncer {
     let w = this.#byFid.get(fid);
     if (w?.handles.has(fh)) return w.announced;
     if (!w) {
-      w = { handles: new Set(), announced: this.#announce(fid) };
+      w = { handles: new Set(), announced: this.#announce(fid), mdtOpenMissing: false };
       this.#byFid.set(fid, w);
     }
     w.handles.add(fh);
@@ -59,11 +66,17 @@ export class WriteAnnouncer {
     }
   }
 
-  /** Handle `fh` is closed and flushed: the last writer of `fid` ends the write on the MDT. */
-  async released(fid: string, fh: number): Promise<void> {
+  /**
+   * Handle `fh` is closed and flushed. `openOnMdt`: the handle's open is recorded on the MDT, whose
+   * mdt.close ends the write; otherwise the last writer of `fid` ends it with mdt.pcc_write_close.
+   */
+  async released(fid: string, fh: number, openOnMdt = true): Promise<void> {
     const w = this.#byFid.get(fid);
-    if (!w?.handles.delete(fh) || w.handles.size > 0) return;
+    if (!w?.handles.delete(fh)) return;
+    w.mdtOpenMissing ||= !openOnMdt;
+    if (w.handles.size > 0) return;
     this.#byFid.delete(fid);
+    if (!w.mdtOpenMissing) return;
     const closing = this.#close(fid, w);
     this.#closing.set(fid, closing);
     try {
@@ -92,7 +105,7 @@ export class WriteAnnouncer {
     try {
       return await run();
     } finally {
-      await this.released(fid, fh);
+      await this.released(fid, fh, false);
     }
   }
 
@@ -100,7 +113,8 @@ export class WriteAnnouncer {
     await this.#closing.get(fid);
     await this.#opts.beforeAnnounce?.(fid);
     try {
-      await this.#opts.mdt().call(mdtOps.pccWriteOpen, { fid });
+      // EAGAIN while another client caches the file read-write: it writes it back first.
+      await retryWhileRestoring(() => this.#opts.mdt().call(mdtOps.pccWriteOpen, { fid }));
     } catch (e) {
       if (!isKlError(e, 'ENOSYS')) throw e;
       // An MDT older than PCC keeps no attachments: there is nothing to revoke.

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { pccConfigMap } from '../builders/pcc-config-map.ts';
+import { pccClassProblem, pccConfigMap } from '../builders/pcc-config-map.ts';
 import type { Reconciler } from '../controller/controller.ts';
 import { parseKey } from '../controller/keys.ts';
 import { done, type ReconcileResult } from '../controller/result.ts';
 import type { PccClassStatus } from '../crds/pcc-class.ts';
 import type { Condition } from '../k8s/objects.ts';
-import { mergeConditions } from '../policy/conditions.ts';
+import { type ConditionSpec, mergeConditions } from '../policy/conditions.ts';
 import type { OperatorContext } from './context.ts';
 import { writeStatus } from './status-writer.ts';
 
@@ -25,19 +25,25 @@ export class PccClassReconciler implements Reconciler {
     const ctx = this.#ctx;
     const pcc = ctx.caches.pccClasses.get(undefined, parseKey(key).name);
     if (pcc === undefined || pcc.metadata.deletionTimestamp !== undefined) return done;
-    const cm = pccConfigMap(pcc, ctx.namespace);
-    await ctx.client.apply(cm);
-    const where = `ConfigMap ${cm.metadata.namespace}/${cm.metadata.name}`;
+    // A class the mounts could not use is not published: nodes keep the last good version, if any.
+    const problem = pccClassProblem(pcc.spec);
+    let ready: ConditionSpec;
+    if (problem !== undefined) {
+      ready = { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: problem };
+    } else {
+      const cm = pccConfigMap(pcc, ctx.namespace);
+      await ctx.client.apply(cm);
+      const where = `ConfigMap ${cm.metadata.namespace}/${cm.metadata.name}`;
+      ready = {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Published',
+        message: `Published for the CSI node plugin in ${where}`,
+      };
+    }
     const conditions = mergeConditions(
       pcc.status?.conditions as Condition[] | undefined,
-      [
-        {
-          type: 'Ready',
-          status: 'True',
-          reason: 'Published',
-          message: `Published for the CSI node plugin in ${where}`,
-        },
-      ],
+      [ready],
       pcc.metadata.generation,
       ctx.now(),
     );

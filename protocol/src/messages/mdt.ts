@@ -396,3 +396,65 @@ export const pccState = defineOp(
     writers: Type.Integer({ minimum: 0 }),
   }),
 );
+
+/*
+ * Read-write PCC (Lustre 2.13's RW-PCC). A client holding a read-write attachment keeps the file's
+ * current data only in its cache; its writes go there. Every other client's mdt.open, mdt.create_open of
+ * the existing file, mdt.pcc_write_open and mdt.pcc_attach of the file fails with EAGAIN and asks the
+ * MDT to have the data restored: the caching client learns of it through mdt.pcc_rw_poll, writes the
+ * data back to the OSTs and detaches (mdt.pcc_rw_detach); the others retry, bounded. See docs/pcc.md.
+ */
+
+/** A cache directory's identity (a UUID kept in the directory): what a restarted mount recovers by. */
+const CacheId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z._-]+$' });
+
+/**
+ * Records that the calling client caches the file read-write from cache `cacheId`. EBUSY while another
+ * client has the file open, writes it, or caches it read-write; drops every read-only attachment and
+ * bumps the data version. The client then copies the file into its cache.
+ */
+export const pccAttachRw = defineOp(
+  235,
+  'mdt.pcc_attach_rw',
+  Type.Object({ fid: Fid, cacheId: CacheId }),
+  PccVersion,
+  true,
+);
+
+/**
+ * The calling client wrote its copy back to the OSTs (or gave it up): drops its read-write attachment,
+ * bumps the data version and lets the waiting openers in. ESTALE when the caller holds none.
+ */
+export const pccRwDetach = defineOp(236, 'mdt.pcc_rw_detach', Type.Object({ fid: Fid }), PccVersion, true);
+
+/**
+ * The files the calling client caches read-write that another client asked for (their data must go
+ * back to the OSTs). Held up to `holdMs` while there is none, so the caching client polls without
+ * spinning; renews the caller's lease (a client caching read-write is evicted like one holding opens).
+ * `held` is how many read-write attachments the MDT records for the caller.
+ */
+export const pccRwPoll = defineOp(
+  237,
+  'mdt.pcc_rw_poll',
+  Type.Object({ holdMs: Type.Integer({ minimum: 0, maximum: 10_000 }) }),
+  Type.Object({
+    restore: Type.Array(Fid, { maxItems: 1024 }),
+    held: Type.Integer({ minimum: 0 }),
+  }),
+);
+
+/**
+ * A mount restarted over cache `cacheId`: the read-write attachments recorded for that cache (made by
+ * a previous client, e.g. a killed mount process) become the caller's; answers their FIDs, which the
+ * caller writes back from its cache and detaches.
+ */
+export const pccRwRecover = defineOp(
+  238,
+  'mdt.pcc_rw_recover',
+  Type.Object({ cacheId: CacheId }),
+  Type.Object({ fids: Type.Array(Fid, { maxItems: 100_000 }) }),
+  true,
+);
+
+/** Whether the calling client still holds its read-write attachment of the file: ESTALE if not. */
+export const pccRwCheck = defineOp(239, 'mdt.pcc_rw_check', Type.Object({ fid: Fid }), PccVersion);

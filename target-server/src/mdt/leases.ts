@@ -1,6 +1,7 @@
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import type { Mdt } from './namespace.ts';
 import { clientsWithOpens, dropClientOpens } from './open-files.ts';
+import { rwHolders } from './pcc.ts';
 import type { Store } from './store.ts';
 
 /** How long a client holding opens may stay silent before the MDT drops them (Lustre evicts after ~obd_timeout). */
@@ -48,7 +49,8 @@ export class ClientLeases {
  */
 export function evictSilentClients(m: Mdt, leases: ClientLeases, leaseMs: number, log: Logger): void {
   const nowMs = Date.now();
-  for (const client of leases.expired(clientsWithOpens(m.store), nowMs, leaseMs)) {
+  const holders = [...new Set([...clientsWithOpens(m.store), ...rwHolders(m.store)])];
+  for (const client of leases.expired(holders, nowMs, leaseMs)) {
     const dropped = m.store.txn(() => {
       m.store.run('INSERT OR REPLACE INTO evicted_clients (client, at_ms) VALUES (?, ?)', client, nowMs);
       return dropClientOpens(m, client);

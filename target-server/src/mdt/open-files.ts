@@ -16,7 +16,7 @@ import {
 } from './inodes.ts';
 import { layoutObjects } from './layouts.ts';
 import type { Mdt } from './namespace.ts';
-import { dropClientPcc, dropFilePcc } from './pcc.ts';
+import { dropClientPcc, dropFilePcc, endWriteAtClose, requireNotCachedElsewhere } from './pcc.ts';
 import type { Store } from './store.ts';
 
 /*
@@ -40,6 +40,7 @@ export function openFile(store: Store, fid: string, client: string): NodeValue {
   if (isDir(inode)) throw new KlError('EISDIR', `${fid} is a directory: only regular files are opened`);
   if (isSymlink(inode)) throw new KlError('ELOOP', `${fid} is a symlink: it is not followed by FID`);
   if (!isReg(inode)) throw new KlError('ENXIO', `${fid} is a special file: it has no data here`);
+  requireNotCachedElsewhere(store, fid, client);
   store.run('INSERT OR IGNORE INTO opens (fid, client) VALUES (?, ?)', fid, client);
   return toNode(inode);
 }
@@ -47,6 +48,7 @@ export function openFile(store: Store, fid: string, client: string): NodeValue {
 /** mdt.close: drops `client`'s open of `fid`; the last close of an orphan frees it. Idempotent. */
 export function closeFile(m: Mdt, fid: string, client: string): void {
   if (m.store.run('DELETE FROM opens WHERE fid = ? AND client = ?', fid, client) === 0) return;
+  endWriteAtClose(m.store, fid, client);
   releaseIfUnopenedOrphan(m, fid);
 }
 

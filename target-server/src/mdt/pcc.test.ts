@@ -82,3 +82,87 @@ describe('read-only PCC attachments', () => {
     expect((await reader.call(mdt.pccAttach, { fid })).reply.dataVersion).toBeGreaterThan(1);
   });
 });
+
+describe('writers ending at mdt.close', () => {
+  it("drops a client's writer record with its last close, and bumps the data version", async () => {
+    const { reader, writer } = await start();
+    const fid = await newFile(writer);
+    await writer.call(mdt.open, { fid });
+    await writer.call(mdt.pccWriteOpen, { fid });
+    expect(await code(reader.call(mdt.pccAttach, { fid }))).toBe('EBUSY');
+    const before = (await reader.call(mdt.pccState, { fid })).reply.dataVersion;
+    await writer.call(mdt.close, { fid });
+    expect((await reader.call(mdt.pccState, { fid })).reply).toMatchObject({
+      writers: 0,
+      dataVersion: before + 1,
+    });
+    expect((await reader.call(mdt.pccAttach, { fid })).reply.dataVersion).toBe(before + 1);
+  });
+});
+
+describe('read-write PCC attachments', () => {
+  it('makes other clients wait (EAGAIN) and asks the caching client to restore', async () => {
+    const { reader, writer, c, a } = await start();
+    const fid = await newFile(writer);
+    await reader.call(mdt.pccAttach, { fid });
+    const version = (await writer.call(mdt.pccAttachRw, { fid, cacheId: 'cache-w' })).reply.dataVersion;
+    expect((await reader.call(mdt.pccState, { fid })).reply.attached).toBe(false); // revoked
+    // The owner opens as it likes; nobody else does, nor attaches or writes.
+    await writer.call(mdt.open, { fid });
+    expect(await code(reader.call(mdt.open, { fid }))).toBe('EAGAIN');
+    expect(await code(reader.call(mdt.pccWriteOpen, { fid }))).toBe('EAGAIN');
+    expect(await code(reader.call(mdt.pccAttach, { fid }))).toBe('EAGAIN');
+    expect(await code(reader.call(mdt.pccAttachRw, { fid, cacheId: 'cache-r' }))).toBe('EBUSY');
+    const poll = (await writer.call(mdt.pccRwPoll, { holdMs: 2000 })).reply;
+    expect(poll).toEqual({ restore: [fid], held: 1 });
+    // Another client's poll holds for its whole bound and answers nothing.
+    const started = Date.now();
+    expect((await c.client(a.address).call(mdt.pccRwPoll, { holdMs: 200 })).reply).toEqual({
+      restore: [],
+      held: 0,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+
+    expect(await code(reader.call(mdt.pccRwDetach, { fid }))).toBe('ESTALE');
+    await writer.call(mdt.pccRwCheck, { fid });
+    expect((await writer.call(mdt.pccRwDetach, { fid })).reply.dataVersion).toBeGreaterThan(version);
+    expect(await code(writer.call(mdt.pccRwCheck, { fid }))).toBe('ESTALE');
+    await reader.call(mdt.open, { fid });
+    expect((await writer.call(mdt.pccRwPoll, { holdMs: 0 })).reply.restore).toEqual([]);
+  });
+
+  it('refuses a read-write attach while another client has the file open', async () => {
+    const { reader, writer } = await start();
+    const fid = await newFile(writer);
+    await reader.call(mdt.open, { fid });
+    expect(await code(writer.call(mdt.pccAttachRw, { fid, cacheId: 'c' }))).toBe('EBUSY');
+    await reader.call(mdt.close, { fid });
+    await writer.call(mdt.pccAttachRw, { fid, cacheId: 'c' });
+  });
+
+  it("hands a cache directory's attachments to the mount restarted over it", async () => {
+    const { reader, writer, c, a } = await start();
+    const fid = await newFile(writer);
+    await writer.call(mdt.pccAttachRw, { fid, cacheId: 'node-cache' });
+    expect(await code(reader.call(mdt.open, { fid }))).toBe('EAGAIN');
+    const restarted = c.client(a.address);
+    expect((await restarted.call(mdt.pccRwRecover, { cacheId: 'other' })).reply.fids).toEqual([]);
+    expect((await restarted.call(mdt.pccRwRecover, { cacheId: 'node-cache' })).reply.fids).toEqual([fid]);
+    expect((await restarted.call(mdt.pccRwPoll, { holdMs: 0 })).reply).toEqual({ restore: [fid], held: 1 });
+    expect(await code(writer.call(mdt.pccRwCheck, { fid }))).toBe('ESTALE'); // the dead one's is gone
+    await restarted.call(mdt.pccRwDetach, { fid });
+    await reader.call(mdt.open, { fid });
+  });
+
+  it('gives the file back to the OSTs when the caching client is evicted', async () => {
+    const { reader, writer } = await start({ openLeaseMs: 300 });
+    const fid = await newFile(writer);
+    await writer.call(mdt.pccAttachRw, { fid, cacheId: 'gone' });
+    const deadline = Date.now() + 5000;
+    while ((await code(reader.call(mdt.open, { fid }))) === 'EAGAIN') {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await code(writer.call(mdt.pccRwCheck, { fid }))).toBe('ESTALE');
+  });
+});

@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS pcc_writers (
   fid TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (fid, client)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pcc_writers_client ON pcc_writers (client);
+CREATE TABLE IF NOT EXISTS pcc_rw (
+  fid TEXT PRIMARY KEY, client TEXT NOT NULL, cache_id TEXT NOT NULL, at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pcc_rw_client ON pcc_rw (client);
+CREATE INDEX IF NOT EXISTS pcc_rw_cache ON pcc_rw (cache_id);
 CREATE TABLE IF NOT EXISTS evicted_clients (client TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inodes_projid ON inodes (projid);
 CREATE TABLE IF NOT EXISTS project_inherit (fid TEXT PRIMARY KEY) WITHOUT ROWID;
