@@ -114,7 +114,7 @@ interface Container {
   command?: string[];
   args?: string[];
   securityContext?: Record<string, unknown>;
-  volumeMounts?: Array<{ name: string; mountPath: string; mountPropagation?: string }>;
+  volumeMounts?: Array<{ name: string; mountPath: string; mountPropagation?: string; readOnly?: boolean }>;
   ports?: Array<{ name: string; containerPort: number }>;
 }
 
@@ -318,11 +318,17 @@ describe('charts/kubelustre', () => {
           `--state-dir=${PLUGIN_DIR}`,
         ]),
       );
-      // Only the plugin container is privileged; the sidecars are not, and the pod gets no API token.
+      // Only the plugin container is privileged and holds an API token (for PCCClass ConfigMaps).
       for (const sidecar of ['node-driver-registrar', 'liveness-probe']) {
         expect(container(node, sidecar).securityContext).toMatchObject({ allowPrivilegeEscalation: false });
+        expect(container(node, sidecar).volumeMounts?.map((m) => m.name)).not.toContain('api-token');
       }
       expect(podSpec(node).automountServiceAccountToken).toBe(false);
+      expect(plugin.volumeMounts).toContainEqual({
+        name: 'api-token',
+        mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+        readOnly: true,
+      });
     });
 
     it('registers the node plugin socket where the plugin serves it, and probes it', () => {
@@ -440,7 +446,15 @@ describe('charts/kubelustre', () => {
       expect(base.get('secrets')).toEqual(['get']);
       expect(base.get('kubelustre.io/lustrefilesystems')).toEqual(['get']);
       expect(base.get('kubelustre.io/layoutpolicies')).toEqual(['get']);
+      expect(base.get('kubelustre.io/pccclasses')).toEqual(['get']);
       expect(base.get('persistentvolumeclaims/status')).toEqual(['patch']);
+      // The node plugin: the PCCClass ConfigMaps of the release namespace and its own Node's labels.
+      expect(verbsByResource(find(defaults.objects, 'Role', `${NAME}-csi-node`)).get('configmaps')).toEqual([
+        'get',
+      ]);
+      expect(verbsByResource(find(defaults.objects, 'ClusterRole', `${NAME}-csi-node`)).get('nodes')).toEqual(
+        ['get'],
+      );
     });
 
     it('makes a StorageClass the driver accepts, pointing at the example filesystem and its key', () => {
