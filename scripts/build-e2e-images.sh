@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154 # tool_* and version_* come from build-e2e-tools.sh's tools.env
 # Makes every image the e2e cluster runs, with Docker, and saves them into one tar that
 # scripts/e2e-cluster.sh imports into its containerd (nothing is ever pulled):
 #   kubelustre.local/e2e/kubelustre:dev          kubelustre:dev (test/image/ensure-image.sh) under our name
 #   kubelustre.local/e2e/pause:dev               the pod sandbox: Debian's catatonit (static) in pause mode
 #   kubelustre.local/e2e/csi-provisioner:VERSION, csi-resizer:VERSION,
-#   kubelustre.local/e2e/node-driver-registrar:e2e-HASH, livenessprobe:e2e-HASH
-#                                                the CSI sidecars built by scripts/build-e2e-tools.sh
-# Each sidecar image is the static binary alone (FROM scratch), running as root as the upstream images do.
+#                                                the CSI controller sidecars built by scripts/build-e2e-tools.sh,
+#                                                each the static binary alone (FROM scratch)
+#   kubelustre.local/e2e/node-driver-registrar:dev, livenessprobe:dev
+#                                                the node sidecars' TypeScript stand-ins (test/e2e/standins)
+#                                                on the kubelustre image, which has their dependencies
+# The sidecars run as root, as the upstream images do (the registrar writes into the kubelet's
+# root-owned plugins_registry, and both connect to the root-owned plugin socket).
 # The registry host kubelustre.local does not exist: an image missing from the tar fails to pull at
 # once instead of reaching out.
 #
@@ -41,6 +46,24 @@ scratch_image() {
   fi
 }
 
+# tag, script: a stand-in of test/e2e/standins run by the kubelustre image's Node, as its entrypoint.
+standin_image() {
+  local tag="$1" script="$2" base="$3" context output status=0
+  context="$(mktemp -d "${TMPDIR:-/tmp}/kubelustre-e2e-image.XXXXXX")"
+  cp -r "$repo_root/test/e2e/standins" "$context/standins"
+  rm -f "$context"/standins/*.test.ts
+  printf 'FROM %s\nCOPY standins /app/test/e2e/standins\nUSER 0:0\nENTRYPOINT ["node", "/app/test/e2e/standins/%s"]\n' \
+    "$base" "$script" >"$context/Dockerfile"
+  log "building $tag"
+  output="$(DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$context" 2>&1)" || status=$?
+  rm -rf "$context"
+  if ((status != 0)); then
+    printf '%s\n' "$output" >&2
+    log "building $tag failed"
+    exit 1
+  fi
+}
+
 main() {
   [[ $(id -u) -eq 0 ]] || { log "needs root (Docker)"; exit 2; }
   local started=$SECONDS kubelustre_image catatonit
@@ -57,13 +80,14 @@ main() {
 
   local images=("$registry/kubelustre:dev" "$registry/pause:dev"
     "$registry/csi-provisioner:$version_csi_provisioner" "$registry/csi-resizer:$version_csi_resizer"
-    "$registry/node-driver-registrar:e2e-$version_stand_ins" "$registry/livenessprobe:e2e-$version_stand_ins")
+    "$registry/node-driver-registrar:dev" "$registry/livenessprobe:dev")
   docker tag "$kubelustre_image" "${images[0]}"
   scratch_image "${images[1]}" "$catatonit" '["/catatonit", "-P"]'
   scratch_image "${images[2]}" "$tool_csi_provisioner" '["/csi-provisioner"]'
   scratch_image "${images[3]}" "$tool_csi_resizer" '["/csi-resizer"]'
-  scratch_image "${images[4]}" "$tool_node_driver_registrar" '["/e2e-node-driver-registrar"]'
-  scratch_image "${images[5]}" "$tool_livenessprobe" '["/e2e-livenessprobe"]'
+  # Rebuilt every time (Docker's layer cache makes that quick): they follow the kubelustre image.
+  standin_image "${images[4]}" node-driver-registrar-standin.ts "${images[0]}"
+  standin_image "${images[5]}" livenessprobe-standin.ts "${images[0]}"
 
   mkdir -p "$out_dir"
   docker save -o "$out_dir/.images.tar.tmp" "${images[@]}"
@@ -73,7 +97,7 @@ main() {
     echo "registry=$registry"
     echo "csi_provisioner_tag=$version_csi_provisioner"
     echo "csi_resizer_tag=$version_csi_resizer"
-    echo "stand_ins_tag=e2e-$version_stand_ins"
+    echo "stand_ins_tag=dev"
   } >"$out_dir/images.env"
   log "saved ${#images[@]} images in $((SECONDS - started))s: $out_dir/images.tar"
   echo "$out_dir/images.tar"

@@ -6,18 +6,16 @@
 #   coredns         the cluster DNS, run on the host (scripts/e2e-cluster.sh)
 #   csi-provisioner (external-provisioner) and csi-resizer (external-resizer): the chart's controller
 #                   sidecars, put into images by scripts/build-e2e-images.sh
-#   e2e-node-driver-registrar, e2e-livenessprobe: the chart's node sidecars. The Go module proxy serves
-#                   no version of kubernetes-csi/node-driver-registrar or kubernetes-csi/livenessprobe
-#                   (their v2 tags lack a /v2 module path, so no v2.x.y is a valid module version), so
-#                   the e2e builds stand-ins from test/e2e/sidecars that take the same flags and do the
-#                   same job (kubelet plugin registration; /healthz from the plugin's Probe).
+# The chart's node sidecars, node-driver-registrar and livenessprobe, are not here: the Go module proxy
+# serves no version of kubernetes-csi/node-driver-registrar or kubernetes-csi/livenessprobe (their v2
+# tags lack a /v2 module path, so no v2.x.y is a valid module version). The e2e runs the TypeScript
+# stand-ins of test/e2e/standins instead (scripts/build-e2e-images.sh).
 # The kubelet, controller-manager and scheduler come from scripts/build-k8s-tools.sh.
 #
 # Usage: scripts/build-e2e-tools.sh         (prints the bin directory on its last line)
 # Env:   KUBELUSTRE_CACHE (default ~/.cache/kubelustre), KUBELUSTRE_BUILD_JOBS (go build -p; default 1).
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache_dir="${KUBELUSTRE_CACHE:-$HOME/.cache/kubelustre}"
 bin_dir="$cache_dir/bin/e2e"
 build_jobs="${KUBELUSTRE_BUILD_JOBS:-1}"
@@ -63,24 +61,6 @@ go_build_main_module() {
   rm -rf "$src"
 }
 
-# Our stand-ins, built from test/e2e/sidecars (its own Go module, with a go.sum).
-build_stand_ins() {
-  local name hash out
-  # Cached by the sources' content: an edit rebuilds them.
-  hash="$(cd "$repo_root/test/e2e/sidecars" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)"
-  hash="${hash:0:12}"
-  for name in e2e-node-driver-registrar e2e-livenessprobe; do
-    out="$bin_dir/$name-$hash"
-    [[ -x "$out/$name" ]] && continue
-    log "building $name ($hash) from test/e2e/sidecars"
-    mkdir -p "$out"
-    (cd "$repo_root/test/e2e/sidecars" &&
-      nice -n 19 go build -trimpath -ldflags "-s -w" -o "$out/.$name.tmp" "./cmd/$name")
-    mv "$out/.$name.tmp" "$out/$name"
-  done
-  echo "$hash" >"$bin_dir/stand-ins.version"
-}
-
 main() {
   command -v go >/dev/null 2>&1 || { log "go is not installed"; exit 1; }
   mkdir -p "$bin_dir"
@@ -90,10 +70,7 @@ main() {
   go_install csi-resizer github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer "$resizer_version"
   go_build_main_module csi-provisioner github.com/kubernetes-csi/external-provisioner/v5 cmd/csi-provisioner \
     "$provisioner_version" "-X main.version=$provisioner_version"
-  build_stand_ins
   # One file the other scripts source: tool_NAME=PATH for each program, and its version.
-  local hash
-  hash="$(cat "$bin_dir/stand-ins.version")"
   {
     echo "tool_crictl=$bin_dir/crictl-$crictl_version/crictl"
     echo "tool_coredns=$bin_dir/coredns-$coredns_version/coredns"
@@ -101,9 +78,6 @@ main() {
     echo "version_csi_resizer=$resizer_version"
     echo "tool_csi_provisioner=$bin_dir/csi-provisioner-$provisioner_version/csi-provisioner"
     echo "version_csi_provisioner=$provisioner_version"
-    echo "tool_node_driver_registrar=$bin_dir/e2e-node-driver-registrar-$hash/e2e-node-driver-registrar"
-    echo "tool_livenessprobe=$bin_dir/e2e-livenessprobe-$hash/e2e-livenessprobe"
-    echo "version_stand_ins=$hash"
   } >"$bin_dir/tools.env.tmp"
   mv "$bin_dir/tools.env.tmp" "$bin_dir/tools.env"
   log "ready in $((SECONDS - started))s: $bin_dir"

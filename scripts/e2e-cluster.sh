@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154 # tool_* come from build-e2e-tools.sh's tools.env
 # A real single-node Kubernetes cluster for the e2e test (test/e2e/), on this machine, in a network
 # namespace of its own:
 #   etcd (Debian), kube-apiserver, kube-controller-manager, kube-scheduler, kubelet (scripts/build-k8s-tools.sh),
@@ -24,6 +25,7 @@
 # Env: KUBELUSTRE_E2E_DIR (state, default /var/tmp/kubelustre-e2e), KUBELUSTRE_E2E_IMAGES (the image tar;
 # default: build-e2e-images.sh's), KUBELUSTRE_E2E_READY_TIMEOUT_S (default 180).
 set -Eeuo pipefail
+
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/k8s-tools.env

@@ -34,6 +34,7 @@ docker_answers() { timeout 10 docker version --format '{{.Server.Version}}' >/de
 
 started=$SECONDS
 install_packages
+test_output="$(mktemp "${TMPDIR:-/tmp}/kubelustre-e2e-output.XXXXXX")"
 docker_was_up=0
 if command -v docker >/dev/null && docker_answers; then docker_was_up=1; fi
 
@@ -47,6 +48,9 @@ cleanup() {
   fi
   if ((docker_was_up == 0)); then "$repo_root/test/image/ensure-image.sh" --stop-daemon || true; fi
   log "done in $((SECONDS - started))s, exit $status"
+  # The test's count again, as the last line (the teardown's log came after it).
+  grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$test_output" 2>/dev/null | tail -n 1 || true
+  rm -f "$test_output"
   exit "$status"
 }
 trap cleanup EXIT
@@ -59,4 +63,4 @@ log "tools and images ready in $((SECONDS - build_started))s"
 
 "$repo_root/scripts/e2e-cluster.sh" up
 # Every step of the test is bounded; this bounds the whole, should one hang anyway.
-timeout --signal=TERM 1200 node "$repo_root/test/e2e/e2e.ts"
+timeout --signal=TERM 1200 node "$repo_root/test/e2e/e2e.ts" | tee "$test_output"
