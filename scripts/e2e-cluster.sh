@@ -314,10 +314,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$pause_image"
-  # The targets listen on 988 as uid 65532 with no capabilities: pods may bind any port (as
-  # containerd 2.x does by default).
-  enable_unprivileged_ports = true
-  enable_unprivileged_icmp = true
+  # containerd 1.x's defaults, spelled out: the targets' pods lower the privileged-port boundary
+  # themselves (the sysctl net.ipv4.ip_unprivileged_port_start) to listen on 988 as uid 65532.
+  enable_unprivileged_ports = false
+  enable_unprivileged_icmp = false
   # The kubelet asks oom_score_adj -998 for pod sandboxes; lowering it needs CAP_SYS_RESOURCE, which
   # a sandboxed machine's bounding set may lack (runc then fails with "can't get final child's PID").
   # Restricted: never below containerd's own score.

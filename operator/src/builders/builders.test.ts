@@ -20,6 +20,7 @@ interface Shape {
   template: {
     spec: {
       affinity?: unknown;
+      securityContext: { sysctls?: Array<{ name: string; value: string }> };
       containers: Array<{
         args: string[];
         image: string;
@@ -104,6 +105,16 @@ describe('targetStatefulSet', () => {
     expect(shape(targetStatefulSet(fs, 'mdt')).persistentVolumeClaimRetentionPolicy.whenDeleted).toBe(
       'Delete',
     );
+  });
+
+  it('lowers the privileged-port boundary only for a port below 1024', async () => {
+    const fs = await exampleFs();
+    const sysctls = (s: StatefulSet) => shape(s).template.spec.securityContext.sysctls;
+    expect(sysctls(targetStatefulSet(fs, 'ost'))).toEqual([
+      { name: 'net.ipv4.ip_unprivileged_port_start', value: '988' },
+    ]);
+    fs.spec.targetPort = 9880;
+    expect(sysctls(targetStatefulSet(fs, 'ost'))).toBeUndefined();
   });
 
   it('uses the image from the spec, else the default', async () => {

@@ -30,6 +30,8 @@ const STARTUP_PROBE_PERIOD_S = 5;
 const STARTUP_PROBE_FAILURES_MAX = 120;
 /** A distroless-style unprivileged user; fsGroup makes the volume writable by it. */
 const TARGET_UID = 65532;
+/** Ports below this need CAP_NET_BIND_SERVICE unless the network namespace says otherwise. */
+const PRIVILEGED_PORT_END = 1024;
 
 export function mgsStatefulSet(fs: LustreFileSystem, ctx: BuildContext = DEFAULT_BUILD_CONTEXT): StatefulSet {
   const args = ['--role', 'mgs', '--fsname', fs.spec.fsName, ...commonArgs(fs)];
@@ -115,6 +117,7 @@ function podSpec(fs: LustreFileSystem, role: Role, args: string[], ctx: BuildCon
       runAsGroup: TARGET_UID,
       fsGroup: TARGET_UID,
       seccompProfile: { type: 'RuntimeDefault' },
+      ...unprivilegedPortSysctl(targetPort(fs)),
     },
     ...(spec.nodeSelector && { nodeSelector: spec.nodeSelector }),
     ...(spec.tolerations && { tolerations: spec.tolerations }),
@@ -169,6 +172,16 @@ function container(fs: LustreFileSystem, role: Role, args: string[], ctx: BuildC
       { name: 'shared-key', mountPath: KEY_DIR, readOnly: true },
     ],
   };
+}
+
+/**
+ * Lustre's port, 988, bound by an unprivileged user with no capabilities: the pod lowers its own
+ * network namespace's privileged-port boundary, a sysctl Kubernetes counts as safe (containerd 2 sets
+ * it to 0 by itself; containerd 1.x and CRI-O leave the kernel's 1024).
+ */
+function unprivilegedPortSysctl(port: number) {
+  if (port >= PRIVILEGED_PORT_END) return {};
+  return { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: String(port) }] };
 }
 
 /**
