@@ -197,4 +197,25 @@ describe.skipIf(!canMount())('read-only PCC', () => {
     }
     expect((await pccState(path)).counters!.hits).toBeGreaterThan(hits);
   });
+
+  it('evicts the least recently used copy above the high watermark', { timeout: 60_000 }, async () => {
+    const cache = join(tc.dir, 'cache-e');
+    await mkdir(cache);
+    // 1000 bytes of cache: eviction above 500, down to 400.
+    const options = `pcc=${cache},pcc_size=1000,pcc_hwm=50,pcc_lwm=40`;
+    await using e = await startTestMount(tc.cluster, join(tc.dir, 'e'), { options });
+    const [older, newer] = [join(e.mountpoint, 'older'), join(e.mountpoint, 'newer')];
+    await writeFile(older, Buffer.alloc(300, 1));
+    await writeFile(newer, Buffer.alloc(300, 2));
+    expect((await lfsPcc('attach', older)).status).toBe(0);
+    expect((await lfsPcc('attach', newer)).status).toBe(0); // 600 bytes > 500: older goes
+    const deadline = Date.now() + 10_000;
+    while ((await pccState(older)).type !== 'none') {
+      expect(Date.now(), e.log()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const s = await pccState(newer);
+    expect(s.type).toBe('readonly');
+    expect(s.counters).toMatchObject({ evictions: 1, cacheBytesUsed: 300 });
+  });
 });

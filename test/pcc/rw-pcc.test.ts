@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { PccStateValue } from '@kubelustre/client/pcc/pcc-state.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +71,15 @@ describe.skipIf(!canMount())('read-write PCC', () => {
     const s = await pccState(inA);
     expect(s.type).toBe('readwrite');
     expect(s.counters!.writebacks).toBe(before + 1);
+
+    // Truncates and O_TRUNC opens stay in the cache too.
+    await truncate(inA, 2);
+    expect((await stat(inA)).size).toBe(2);
+    expect((await stat(join(b.mountpoint, 'fsync'))).size).toBe(10);
+    await writeFile(inA, 'rewritten'); // O_TRUNC
+    expect(await readFile(inA, 'utf8')).toBe('rewritten');
+    expect((await pccState(inA)).type).toBe('readwrite');
+    expect(await readFile(join(b.mountpoint, 'fsync'), 'utf8')).toBe('rewritten'); // restored for B
   });
 
   it('writes back and detaches when another client opens the file; that open waits for it', {

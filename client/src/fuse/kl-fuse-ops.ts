@@ -25,6 +25,8 @@ import {
   direntType,
   ENTRY_OUT_BYTES,
   type EntryOut,
+  FATTR_MTIME,
+  FATTR_MTIME_NOW,
   FATTR_SIZE,
   FOPEN_DIRECT_IO,
   FOPEN_KEEP_CACHE,
@@ -132,6 +134,19 @@ export class KlFuseOps implements FuseOps {
   /** A size change is a write: announced first (PCC copies of the file are revoked). */
   async setattr(_ctx: RequestContext, nodeid: number, change: SetattrIn): Promise<AttrOut> {
     const fid = this.#inodes.fid(nodeid);
+    if ((change.valid & FATTR_MTIME) !== 0) {
+      const { sec, nsec } = change.mtime;
+      this.#pcc.touched(fid, (change.valid & FATTR_MTIME_NOW) !== 0 ? Date.now() : sec * 1000 + nsec / 1e6);
+    }
+    if ((change.valid & FATTR_SIZE) !== 0 && (await this.#pcc.truncate(fid, change.size))) {
+      // Cached read-write: the cache file took the size; the rest goes to the MDT.
+      const rest = attrChangeOf({ ...change, valid: change.valid & ~FATTR_SIZE });
+      const attr =
+        Object.keys(rest).length === 0
+          ? await this.#client.inodes.getattr(fid)
+          : await this.#client.inodes.setattr(fid, rest, ROOT_CALLER);
+      return this.#attrOut(nodeid, attr);
+    }
     const run = () => this.#client.inodes.setattr(fid, attrChangeOf(change), ROOT_CALLER);
     if ((change.valid & FATTR_SIZE) === 0) return this.#attrOut(nodeid, await run());
     const attr = this.#files.has(change.fh)
@@ -200,12 +215,17 @@ export class KlFuseOps implements FuseOps {
   async open(_ctx: RequestContext, nodeid: number, flags: number): Promise<OpenResult> {
     const fid = this.#inodes.fid(nodeid);
     const fh = this.#nextFh++;
-    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) await this.#writes.beforeChange(fid, fh);
+    let libraryFlags = flags;
+    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
+      // Cached read-write here: the cache file is truncated; otherwise the OSTs' data, announced.
+      if (await this.#pcc.truncate(fid, 0)) libraryFlags = flags & ~O_TRUNC;
+      else await this.#writes.beforeChange(fid, fh);
+    }
     try {
       let node = await this.#client.inodes.getnode(fid);
       let waited = false;
       const handle = await retryWhileRestoring(() =>
-        this.#client.inodes.open(node, flags, ROOT_CALLER).catch((e: unknown) => {
+        this.#client.inodes.open(node, libraryFlags, ROOT_CALLER).catch((e: unknown) => {
           waited ||= isKlError(e, 'EAGAIN');
           throw e;
         }),

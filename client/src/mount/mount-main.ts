@@ -25,7 +25,7 @@ async function main(a: MainArgs): Promise<number> {
   const { mount } = await import('./mount-command.ts');
   const { parseMountOptions } = await import('./options.ts');
   const log = pino({ level: process.env.KUBELUSTRE_LOG ?? 'info' }, pino.destination(2));
-  const options = parseMountOptions(a.options);
+  const { metrics, ...options } = parseMountOptions(a.options);
   const mounted = await mount(a.spec, a.mountpoint, {
     key: readKeyFile(a.keyFile),
     log,
@@ -35,8 +35,12 @@ async function main(a: MainArgs): Promise<number> {
   const stop = () => void mounted.unmount();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  const { serveMountMetrics } = await import('./metrics-server.ts');
+  // A port that will not bind is logged there, and the mount carries on without metrics.
+  const metricsServer = metrics && (await serveMountMetrics(metrics, () => mounted.pccMetrics(), log));
   console.log('mounted');
   await mounted.done;
+  await metricsServer?.close();
   return 0;
 }
 

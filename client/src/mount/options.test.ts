@@ -34,6 +34,11 @@ describe('parseMountOptions', () => {
     );
   });
 
+  it('reads where the mount process serves its metrics', () => {
+    expect(parseMountOptions('metrics=127.0.0.1:9800').metrics).toEqual({ host: '127.0.0.1', port: 9800 });
+    expect(() => parseMountOptions('metrics=9800')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
   it('refuses unknown options and bad timeouts with EINVAL', () => {
     for (const bad of [
       'rox',

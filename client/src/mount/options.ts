@@ -1,4 +1,5 @@
 import { KlError } from '@kubelustre/protocol/errors.ts';
+import { METRICS_OPTION, type MetricsAddress, parseMetricsAddress } from './metrics-options.ts';
 
 /** What `kubelustre mount -o a,b=c` can say, as mount(8)'s option string. */
 export interface ParsedMountOptions {
@@ -32,6 +33,8 @@ export interface ParsedMountOptions {
   /** `pcc_hwm=PCT`, `pcc_lwm=PCT`: LRU eviction starts above the first, stops at the second. */
   pccHighWatermarkPercent?: number;
   pccLowWatermarkPercent?: number;
+  /** `metrics=HOST:PORT`: the mount process serves Prometheus /metrics there (metrics-server.ts). */
+  metrics?: MetricsAddress;
 }
 
 /** The most `pcc_revalidate_ms` may be. */
@@ -91,6 +94,7 @@ export function parseMountOptions(text: string | undefined): ParsedMountOptions 
     else if (value !== undefined && name === 'attr_timeout') o.attrTimeoutMs = seconds(name, value);
     else if (value !== undefined && name === 'pcc' && value.startsWith('/')) o.pccDir = value;
     else if (value !== undefined && name === 'pcc_revalidate_ms') o.pccRevalidateMs = revalidateMs(value);
+    else if (value !== undefined && name === METRICS_OPTION) o.metrics = parseMetricsAddress(value);
     else if (value === undefined || !pccOption(o, name, value))
       throw new KlError('EINVAL', `unknown mount option "${item}"`);
   }

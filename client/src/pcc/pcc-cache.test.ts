@@ -172,13 +172,18 @@ describe('PccCache', () => {
     expect(c.metrics()).toMatchObject({ writebacks: 1, cacheBytesUsed: 12 });
     await c.rw.sync(FID); // nothing written since: no write-back
     expect(c.counters.writebacks).toBe(1);
+    expect(await c.rw.truncate(FID, 4)).toBe(true); // truncates the cache file only...
+    expect(mdt.ostData().toString()).toBe('0123456789ab');
+    await c.rw.sync(FID); // ...until the next write-back
+    expect(mdt.ostData().toString()).toBe('0123');
+    expect(c.rw.attachmentOf(FID)!.size).toBe(4);
 
     await c.rw.write(FID, Buffer.from('X'), 0);
     const path = c.rw.attachmentOf(FID)!.path;
     mdt.restore.push(FID); // another client opened it
     for (let i = 0; i < 200 && c.rw.attachmentOf(FID); i++) await new Promise((r) => setTimeout(r, 10));
     expect(c.rw.attachmentOf(FID)).toBeUndefined();
-    expect(mdt.ostData().toString()).toBe('X123456789ab');
+    expect(mdt.ostData().toString()).toBe('X123');
     expect(mdt.rw).toBeUndefined();
     await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await c.rw.write(FID, Buffer.from('Y'), 0)).toBeUndefined(); // the caller writes to the OSTs
@@ -238,6 +243,24 @@ describe('PccCache', () => {
     expect([f1, f3, f4].map((f) => c.attachmentOf(f!) !== undefined)).toEqual([true, false, true]);
     expect(c.metrics()).toMatchObject({ evictions: 2, cacheBytesUsed: 60 });
     await c.closeReader(held);
+    await c.close();
+  });
+
+  it('drops a read-write copy the MDT gave up (eviction); an fsync then fails EIO', async () => {
+    const { lib, mdt } = fakeLibrary(Buffer.from('abc'));
+    const c = await cache(lib, 0);
+    await c.attach(FID, 1, true);
+    await c.rw.write(FID, Buffer.from('lost'), 0);
+    mdt.rw = undefined; // evicted: the MDT dropped the attachment
+    await expect(c.rw.sync(FID)).rejects.toMatchObject({ code: 'EIO' });
+    expect(c.rw.attachmentOf(FID)).toBeUndefined();
+    expect(mdt.ostData().toString()).toBe('abc');
+
+    await c.attach(FID, 1, true);
+    mdt.rw = undefined;
+    // The poll answers held 0 < 1: the mount checks, and drops the copy.
+    for (let i = 0; i < 200 && c.rw.attachmentOf(FID); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(c.rw.attachmentOf(FID)).toBeUndefined();
     await c.close();
   });
 });

@@ -120,6 +120,20 @@ export class PccHandles {
     return fid === undefined ? undefined : this.#pcc?.rw.write(fid, data, offset, append);
   }
 
+  /**
+   * A size change (truncate, O_TRUNC) of `fid`: done to its read-write cache file, if it has one (the
+   * OSTs get it at the next write-back). False: not cached read-write; the caller changes the OSTs.
+   */
+  async truncate(fid: string, size: number): Promise<boolean> {
+    return (await this.#pcc?.rw.truncate(fid, size)) === true;
+  }
+
+  /** utimens of a file cached read-write: the mtime this mount shows is the cache file's. */
+  touched(fid: string, mtimeMs: number): void {
+    const a = this.#pcc?.rw.attachmentOf(fid);
+    if (a) a.mtimeMs = mtimeMs;
+  }
+
   /** fsync of a read-write file: its data goes back to the OSTs (it stays attached). False: not one. */
   async sync(fh: number): Promise<boolean> {
     const fid = this.#rw.get(fh);

@@ -14,7 +14,7 @@ import type { PccCounters } from './pcc-state.ts';
 const WRITEBACK_CHUNK_BYTES = 4 * 1024 * 1024;
 /** How long one mdt.pcc_rw_poll is held by the MDT while nobody asks for a file. */
 const POLL_HOLD_MS = 2000;
-/** Pause after a failed poll before the next. */
+/** Pause after a failed poll, or one that asked for restores, before the next. */
 const POLL_RETRY_MS = 500;
 
 /** What read-write PCC needs of the client library (KlClient, or a fake in tests). */
@@ -35,6 +35,8 @@ export interface RwAttachment {
   mtimeMs: number;
   /** What was written since the last write-back started (what the next one sends). */
   dirty: ByteRange[];
+  /** Truncated since: the next write-back sets the size on the OSTs even with nothing written. */
+  sizeChanged: boolean;
   /** Local reads and writes in flight on `fd`. */
   inflight: number;
   /** Set when the data is going back to the OSTs for good: writes wait for it, then go there. */
@@ -138,6 +140,30 @@ export class RwPcc {
     }
   }
 
+  /**
+   * truncate(2) of a file cached read-write: done to the cache file (false: not cached so). The OSTs
+   * get the size at the next write-back.
+   */
+  async truncate(fid: string, size: number): Promise<boolean> {
+    const a = this.#byFid.get(fid);
+    if (!a) return false;
+    if (a.restoring) {
+      await a.restoring.catch(() => undefined);
+      return this.truncate(fid, size);
+    }
+    a.inflight++;
+    try {
+      await a.fd.truncate(size);
+      a.size = size;
+      a.mtimeMs = Date.now();
+      a.dirty = a.dirty.filter(([start]) => start < size).map(([start, end]) => [start, Math.min(end, size)]);
+      a.sizeChanged = true;
+      return true;
+    } finally {
+      a.inflight--;
+    }
+  }
+
   /** Reads from the cache file; undefined when the file is not cached read-write. */
   async read(fid: string, offset: number, length: number): Promise<Buffer | undefined> {
     const a = this.#byFid.get(fid);
@@ -160,9 +186,38 @@ export class RwPcc {
       const a = this.#byFid.get(fid);
       if (!a) return false;
       await a.fd.sync();
-      await this.#writeBack(a);
+      try {
+        await this.#writeBack(a);
+      } catch (e) {
+        if (!isKlError(e, 'ESTALE')) throw e;
+        await this.#lost(a);
+        throw new KlError(
+          'EIO',
+          `${fid}: read-write PCC attachment lost (evicted); unsynced writes are gone`,
+        );
+      }
       return true;
     });
+  }
+
+  /** The MDT no longer records our attachment (we were evicted): the copy is worthless now. */
+  async #lost(a: RwAttachment): Promise<void> {
+    this.#o.log.error({ fid: a.fid }, 'Discarded a read-write PCC copy the MDT no longer records');
+    await this.#drop(a);
+  }
+
+  /** After the MDT said it records fewer attachments than we hold: drops those it lost. */
+  async #dropLost(): Promise<void> {
+    for (const a of [...this.#byFid.values()]) {
+      await this.#o.exclusive(a.fid, async () => {
+        if (this.#byFid.get(a.fid) !== a || a.restoring) return;
+        try {
+          await this.#o.lib.mdt().call(mdtOps.pccRwCheck, { fid: a.fid });
+        } catch (e) {
+          if (isKlError(e, 'ESTALE')) await this.#lost(a);
+        }
+      });
+    }
   }
 
   /**
@@ -182,11 +237,7 @@ export class RwPcc {
       } catch (e) {
         if (!isKlError(e, 'ESTALE')) throw e;
         // The MDT gave our attachment up (we were evicted): the OSTs' data is the file's now.
-        this.#o.log.warn(
-          { fid, err: e.message },
-          'Discarded a read-write PCC copy the MDT no longer records',
-        );
-        await this.#drop(a);
+        await this.#lost(a);
         return;
       }
       await this.#o.lib
@@ -260,6 +311,7 @@ export class RwPcc {
       size: s.size,
       mtimeMs: s.mtimeMs,
       dirty: dirty && s.size > 0 ? [[0, s.size]] : [],
+      sizeChanged: dirty,
       inflight: 0,
       restoring: undefined,
       users: 0,
@@ -274,13 +326,14 @@ export class RwPcc {
    * a failed write-back leaves its ranges for the next.
    */
   async #writeBack(a: RwAttachment): Promise<void> {
-    const ranges = a.dirty;
-    if (ranges.length === 0) return;
-    a.dirty = [];
+    const [ranges, sizeChanged] = [a.dirty, a.sizeChanged];
+    if (ranges.length === 0 && !sizeChanged) return;
+    [a.dirty, a.sizeChanged] = [[], false];
     try {
       await this.#writeRanges(a, ranges);
     } catch (e) {
       for (const [start, end] of ranges) a.dirty = addRange(a.dirty, start, end);
+      a.sizeChanged ||= sizeChanged;
       throw e;
     }
     this.#o.counters.writebacks++;
@@ -327,7 +380,9 @@ export class RwPcc {
           const { reply } = await this.#o.lib.mdt().call(mdtOps.pccRwPoll, { holdMs: POLL_HOLD_MS });
           for (const fid of reply.restore)
             void this.restore(fid, 'another client opened it').catch(() => undefined);
-          if (reply.restore.length > 0) await sleep(10);
+          // Requested files are being restored (or failed to be: tried again after this pause).
+          if (reply.restore.length > 0) await sleep(POLL_RETRY_MS);
+          else if (reply.held < this.#byFid.size) await this.#dropLost();
         } catch (e) {
           this.#o.log.warn({ err: (e as Error).message }, 'mdt.pcc_rw_poll failed');
           await sleep(POLL_RETRY_MS);
