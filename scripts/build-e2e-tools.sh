@@ -7,9 +7,10 @@
 #   csi-provisioner (external-provisioner) and csi-resizer (external-resizer): the chart's controller
 #                   sidecars, put into images by scripts/build-e2e-images.sh
 # The chart's node sidecars, node-driver-registrar and livenessprobe, are not here: the Go module proxy
-# serves no version of kubernetes-csi/node-driver-registrar or kubernetes-csi/livenessprobe (their v2
-# tags lack a /v2 module path, so no v2.x.y is a valid module version). The e2e runs the TypeScript
-# stand-ins of test/e2e/standins instead (scripts/build-e2e-images.sh).
+# this machine reaches answers 403 for every version of kubernetes-csi/node-driver-registrar and
+# kubernetes-csi/livenessprobe, pseudo-versions included (their v2 tags lack a /v2 module path, so only
+# pseudo-versions could exist). The e2e runs the TypeScript stand-ins of test/e2e/standins instead
+# (scripts/build-e2e-images.sh).
 # The kubelet, controller-manager and scheduler come from scripts/build-k8s-tools.sh.
 #
 # Usage: scripts/build-e2e-tools.sh         (prints the bin directory on its last line)

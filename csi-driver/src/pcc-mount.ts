@@ -202,8 +202,12 @@ export async function planPccMount(i: PlanInput): Promise<PccDecision> {
   let rulesFile: string | undefined;
   if (pub.rulesText.trim() !== '') {
     rulesFile = join(i.stateDir, 'pcc', `${i.mountKey}.rules`);
-    await mkdir(join(i.stateDir, 'pcc'), { recursive: true });
-    await writeFileAtomic(rulesFile, pub.rulesText);
+    try {
+      await mkdir(join(i.stateDir, 'pcc'), { recursive: true });
+      await writeFileAtomic(rulesFile, pub.rulesText);
+    } catch (e) {
+      return { skipped: `${what}: its rules could not be written to ${rulesFile}: ${(e as Error).message}` };
+    }
   }
   const { accepted, dropped } = acceptedOptions(pccMountOptions(pub.published, cacheDir, rulesFile));
   if (accepted.length === 0) return { skipped: `${what}: this node's mount does not accept pcc=` };

@@ -42,7 +42,11 @@ export const PccClassSpec = Type.Object({
     {
       hostPath: Type.Optional(Type.String({ maxLength: 4096, description: 'A directory on the node.' })),
       device: Type.Optional(
-        Type.String({ maxLength: 4096, description: 'A local NVMe block device, formatted for the cache.' }),
+        Type.String({
+          maxLength: 4096,
+          description:
+            'A local NVMe block device for the cache. Not implemented yet: volumes of such a class mount without PCC (the node plugin logs why); use hostPath.',
+        }),
       ),
       size: sizeQuantity('cache.size', 'The most the cache holds, e.g. 500Gi.'),
     },
