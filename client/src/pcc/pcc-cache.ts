@@ -1,5 +1,15 @@
 import { constants } from 'node:fs';
-import { access, mkdir, open, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import {
+  access,
+  type FileHandle as LocalFileHandle,
+  mkdir,
+  open,
+  rename,
+  rm,
+  stat,
+  statfs,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { isKlError, KlError, toKlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
@@ -406,10 +416,15 @@ export class PccCache {
       for (;;) {
         const chunk = await handle.read(COPY_CHUNK_BYTES, offset);
         if (chunk.length === 0) break;
-        await out.write(chunk, 0, chunk.length, offset);
+        await writeAll(out, chunk, offset);
         offset += chunk.length;
       }
       await out.sync();
+      // A cache filesystem that ran out of room can also have taken less than was written.
+      const copied = (await out.stat()).size;
+      if (copied !== offset) {
+        throw new KlError('ENOSPC', `the copy holds ${copied} of ${offset} bytes: the cache is full`);
+      }
     } catch (e) {
       await rm(tmp, { force: true });
       throw toKlError(e, `copy of ${fid} into ${this.dir}`);
@@ -448,4 +463,14 @@ export function pccLibraryOf(client: {
     openRead: (node) => client.inodes.open(node, O_RDONLY, ROOT_CALLER),
     openWrite: (node) => client.inodes.open(node, O_WRONLY, ROOT_CALLER),
   };
+}
+
+/** Writes all of `chunk` at `position`: a write may take less than asked (a filling disk). */
+async function writeAll(out: LocalFileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await out.write(chunk, done, chunk.length - done, position + done);
+    if (bytesWritten === 0) throw new KlError('ENOSPC', 'the cache is full: a write took no bytes');
+    done += bytesWritten;
+  }
 }
