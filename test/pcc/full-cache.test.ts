@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
@@ -14,7 +14,7 @@ const LEFT_FREE_KIB = 8;
  * A cache on a tmpfs that is nearly full: an attach that does not fit must fail (ENOSPC) and keep
  * nothing, never record a short copy as the file (reads would then return too little).
  */
-describe.skipIf(!canMount())('PCC on a nearly full cache', () => {
+describe.skipIf(!canMount())('PCC on a cache that runs out of room', () => {
   let tc: TestCluster;
   let m: TestMount;
   let cache: string;
@@ -50,4 +50,27 @@ describe.skipIf(!canMount())('PCC on a nearly full cache', () => {
       expect((await readdir(cache)).filter((f) => !f.startsWith('.') && f !== 'filler')).toEqual([]);
     },
   );
+
+  it('mounts without PCC on a cache with no room left, and the mount works', {
+    timeout: 60_000,
+  }, async () => {
+    // Fill the cache to the last byte.
+    const block = Buffer.alloc(4096);
+    for (;;) {
+      try {
+        await appendFile(join(cache, 'filler'), block);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw e;
+      }
+    }
+    await using full = await startTestMount(tc.cluster, join(tc.dir, 'full'), { options: `pcc=${cache}` });
+    expect(full.log()).toContain('PCC cache directory is unusable; mounted without PCC');
+    const path = join(full.mountpoint, 'plain');
+    await writeFile(path, 'still a filesystem');
+    expect(await readFile(path, 'utf8')).toBe('still a filesystem');
+    const attach = await runCli(['lfs', 'pcc', 'attach', path]);
+    expect(attach.code).not.toBe(0);
+    expect(attach.stderr).toContain('the mount has no PCC');
+  });
 });
