@@ -55,6 +55,9 @@ interface MountChoice {
   /** The key of the shared key file (the filesystem's, whatever PCC mount). */
   fsKey: string;
   options?: string[];
+  /** For a mount with PCC: its class, and the socket its mount process serves metrics on. */
+  pccClass?: string;
+  metricsSocket?: string;
 }
 
 /** A stat of a mount that does not answer by then counts as dead (its FUSE server is gone or hung). */
@@ -140,9 +143,14 @@ export class NodeServer {
     // crash before the bind leaves a count that the restart reconciles away (no mount on the path).
     const fsMount = await this.#fsMutex.run(key, async () => {
       const mountpoint = await this.#ensureFsMounted(choice, ref, req.secrets, log);
-      await this.#deps.state.save(
-        addVolume(this.#deps.state.data, key, { spec: fsSpec(ref), mountpoint }, req.volumeId, staging),
-      );
+      const { pccClass, metricsSocket } = choice;
+      const fs = {
+        spec: fsSpec(ref),
+        mountpoint,
+        ...(pccClass && { pccClass }),
+        ...(metricsSocket && { metricsSocket }),
+      };
+      await this.#deps.state.save(addVolume(this.#deps.state.data, key, fs, req.volumeId, staging));
       return mountpoint;
     });
     try {
@@ -257,7 +265,8 @@ export class NodeServer {
     const className = context[PCC_CLASS_CONTEXT_KEY];
     if (!className) return { key: plain, fsKey: plain };
     const key = pccMountKey(plain, className);
-    if (await this.#liveMount(key, ref)) return { key, fsKey: plain };
+    // A live mount keeps what it was made with; its socket is where this plugin puts it, if it has one.
+    if (await this.#liveMount(key, ref)) return { key, fsKey: plain, pccClass: className };
     const d = await planPccMount({
       source: this.#deps.pcc,
       className,
@@ -275,7 +284,14 @@ export class NodeServer {
         "Left out PCC options this node's mount refuses",
       );
     }
-    return { key, fsKey: plain, options: d.plan.options };
+    const { metricsSocket } = d.plan;
+    return {
+      key,
+      fsKey: plain,
+      options: d.plan.options,
+      pccClass: className,
+      ...(metricsSocket && { metricsSocket }),
+    };
   }
 
   async #liveMount(key: string, ref: VolumeRef): Promise<boolean> {

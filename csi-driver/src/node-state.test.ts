@@ -27,6 +27,15 @@ describe('node state', () => {
     expect(removeVolume(second.state, 'unknown').state).toBe(second.state);
   });
 
+  it("keeps a mount's PCCClass and metrics socket as volumes come and go", () => {
+    const pcc = { ...FS_A, pccClass: 'fast', metricsSocket: '/state/metrics/1.sock' };
+    let s = addVolume({}, 'a', pcc, 'v1', '/stage/1');
+    s = addVolume(s, 'a', FS_A, 'v2', '/stage/2');
+    expect(s.a).toEqual({ ...pcc, volumes: { v1: '/stage/1', v2: '/stage/2' } });
+    expect(removeVolume(s, 'v1').state.a).toEqual({ ...pcc, volumes: { v2: '/stage/2' } });
+    expect(addVolume({}, 'a', FS_A, 'v1', '/stage/1').a).toEqual({ ...FS_A, volumes: { v1: '/stage/1' } });
+  });
+
   it('staging the same volume again changes nothing', () => {
     const s = addVolume(addVolume({}, 'a', FS_A, 'v1', '/stage/1'), 'a', FS_A, 'v1', '/stage/1');
     expect(s.a!.volumes).toEqual({ v1: '/stage/1' });

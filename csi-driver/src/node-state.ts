@@ -10,6 +10,10 @@ export interface MountedFs {
   mountpoint: string;
   /** Staging path by volume id. */
   volumes: Record<string, string>;
+  /** The PCCClass the mount was made with (a mount of volumes with a `pccClass`). */
+  pccClass?: string;
+  /** The unix socket its mount process serves Prometheus metrics on (`-o metrics=`), if any. */
+  metricsSocket?: string;
 }
 
 /** By filesystem key (`fsKey`). */
@@ -30,7 +34,11 @@ export function addVolume(
   stagingPath: string,
 ): NodeStateData {
   const volumes = { ...s[key]?.volumes, [volumeId]: stagingPath };
-  return { ...s, [key]: { spec: fs.spec, mountpoint: fs.mountpoint, volumes } };
+  const { pccClass, metricsSocket } = { ...s[key], ...fs };
+  const mounted: MountedFs = { spec: fs.spec, mountpoint: fs.mountpoint, volumes };
+  if (pccClass !== undefined) mounted.pccClass = pccClass;
+  if (metricsSocket !== undefined) mounted.metricsSocket = metricsSocket;
+  return { ...s, [key]: mounted };
 }
 
 /** The key of the filesystem mount holding `volumeId`, if one does. */

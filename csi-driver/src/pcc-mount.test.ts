@@ -10,6 +10,7 @@ import {
 } from '@kubelustre/operator/builders/pcc-config-map.ts';
 import type { PccClassSpec } from '@kubelustre/operator/crds/pcc-class.ts';
 import { afterAll, describe, expect, it } from 'vitest';
+import { metricsSocketPath } from './node-metrics.ts';
 import {
   acceptedOptions,
   type PccPublication,
@@ -101,6 +102,28 @@ describe('PCC on CSI node mounts', () => {
     expect([...d.plan.options, ...d.plan.dropped]).toContain(
       `pcc_rules_file=${join(dir, 'state', 'pcc', 'fs1-abc-pcc-fast.rules')}`,
     );
+    // The mount serves its metrics on a socket under the state directory, whatever the key's length.
+    const socket = metricsSocketPath(join(dir, 'state'), 'fs1-abc-pcc-fast');
+    expect(d.plan.metricsSocket).toBe(socket);
+    expect(d.plan.options).toContain(`metrics=${socket}`);
+    expect(socket.startsWith(join(dir, 'state', 'metrics/'))).toBe(true);
+    expect(metricsSocketPath('/s', 'k'.repeat(200))).toMatch(/^\/s\/metrics\/[0-9a-f]{16}\.sock$/);
+    expect(existsSync(join(dir, 'state', 'metrics'))).toBe(true);
+  });
+
+  it('plans a mount without metrics when the socket path would be too long for a unix socket', async () => {
+    const stateDir = join(dir, 'x'.repeat(100));
+    const d = await planPccMount({
+      source: fakeSource({ published: published({}), rulesText: '' }),
+      className: 'fast',
+      nodeName: 'n1',
+      mountKey: 'long',
+      stateDir,
+    });
+    if (!('plan' in d)) throw new Error(`skipped: ${d.skipped}`);
+    expect(d.plan.metricsSocket).toBeUndefined();
+    expect(d.plan.options.some((o) => o.startsWith('metrics='))).toBe(false);
+    expect(d.plan.dropped).toEqual([`metrics=${metricsSocketPath(stateDir, 'long')}`]);
   });
 
   it('says why it mounts without PCC instead of failing', async () => {

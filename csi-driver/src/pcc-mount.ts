@@ -1,6 +1,7 @@
 import { constants, readFileSync } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { METRICS_OPTION } from '@kubelustre/client/mount/metrics-options.ts';
 import { parseMountOptions } from '@kubelustre/client/mount/options.ts';
 import {
   PCC_CONFIG_KEY,
@@ -14,6 +15,7 @@ import { isKlError } from '@kubelustre/protocol/errors.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { writeFileAtomic } from './atomic-file.ts';
 import type { KubeGetter } from './filesystem-resolver.ts';
+import { metricsSocketDir, metricsSocketPath } from './node-metrics.ts';
 
 /** The volume context key (and StorageClass parameter) naming a PCCClass. */
 export const PCC_CLASS_CONTEXT_KEY = 'pccClass';
@@ -40,6 +42,8 @@ export interface PccMountPlan {
   options: string[];
   /** Options the mount process refused (an older client): logged, left out. */
   dropped: string[];
+  /** Where the mount process serves its metrics (`metrics=`), when it accepts that. */
+  metricsSocket?: string;
 }
 
 export type PccDecision = { plan: PccMountPlan } | { skipped: string };
@@ -209,9 +213,22 @@ export async function planPccMount(i: PlanInput): Promise<PccDecision> {
       return { skipped: `${what}: its rules could not be written to ${rulesFile}: ${(e as Error).message}` };
     }
   }
-  const { accepted, dropped } = acceptedOptions(pccMountOptions(pub.published, cacheDir, rulesFile));
+  const metricsSocket = metricsSocketPath(i.stateDir, i.mountKey);
+  const metricsOption = `${METRICS_OPTION}=${metricsSocket}`;
+  const { accepted, dropped } = acceptedOptions([
+    ...pccMountOptions(pub.published, cacheDir, rulesFile),
+    metricsOption,
+  ]);
   if (accepted.length === 0) return { skipped: `${what}: this node's mount does not accept pcc=` };
-  return { plan: { className: i.className, options: accepted, dropped } };
+  const plan: PccMountPlan = { className: i.className, options: accepted, dropped };
+  // Metrics are a convenience: a socket directory that cannot be made leaves the mount without them.
+  const socketDir = await mkdir(metricsSocketDir(i.stateDir), { recursive: true, mode: 0o700 }).then(
+    () => true,
+    () => false,
+  );
+  if (accepted.includes(metricsOption) && socketDir) plan.metricsSocket = metricsSocket;
+  else plan.options = accepted.filter((o) => o !== metricsOption);
+  return { plan };
 }
 
 /** Makes `cacheDir` under `hostPath` (which must exist); answers why it cannot be used, if it cannot. */

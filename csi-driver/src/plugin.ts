@@ -1,5 +1,7 @@
 import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { TcpMetricsAddress } from '@kubelustre/client/mount/metrics-options.ts';
+import { type MetricsServer, startMetricsServer } from '@kubelustre/client/mount/metrics-server.ts';
 import { KlError } from '@kubelustre/protocol/errors.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import { ControllerServer } from './controller-server.ts';
@@ -7,6 +9,7 @@ import { controllerService, identityService, nodeService } from './csi-proto.ts'
 import { FilesystemResolver } from './filesystem-resolver.ts';
 import { FsConnections } from './fs-connections.ts';
 import { DRIVER_NAME, identityHandlers } from './identity-server.ts';
+import { mountEndpoints, NodeMetrics } from './node-metrics.ts';
 import { NodeServer } from './node-server.ts';
 import { NodeState } from './node-state.ts';
 import { KubePccSource } from './pcc-mount.ts';
@@ -27,11 +30,15 @@ export interface PluginOptions {
   mgsAddresses?: ReadonlyMap<string, string>;
   /** Where the operator publishes PCCClass ConfigMaps; undefined: this pod's namespace. */
   pccNamespace?: string | undefined;
+  /** Where to serve Prometheus /metrics (node-metrics.ts); undefined: nowhere. */
+  metricsAddress?: TcpMetricsAddress | undefined;
   log: Logger;
 }
 
 export interface RunningPlugin extends AsyncDisposable {
   socketPath: string;
+  /** The port /metrics is served on (the one asked, or the kernel's choice for 0), if it is. */
+  metricsPort: number | undefined;
   /** Stops taking calls, lets running ones finish (bounded), closes filesystem connections. */
   close(): Promise<void>;
 }
@@ -54,8 +61,9 @@ export async function startPlugin(o: PluginOptions): Promise<RunningPlugin> {
     const service = new ControllerServer({ connections, locations, keyFile: o.keyFile, resolver });
     server.addService(controllerService, service.handlers(log));
   }
+  let state: NodeState | undefined;
   if (node) {
-    const state = await NodeState.load(o.stateDir);
+    state = await NodeState.load(o.stateDir);
     const pcc = KubePccSource.fromKubeconfig(o.kubeconfig, o.pccNamespace);
     const service = await NodeServer.start(
       { nodeId: o.nodeId, connections, stateDir: o.stateDir, keyFile: o.keyFile, state, pcc },
@@ -69,14 +77,38 @@ export async function startPlugin(o: PluginOptions): Promise<RunningPlugin> {
       e ? reject(e) : resolve(),
     ),
   );
+  let metrics: MetricsServer | undefined;
+  try {
+    metrics = o.metricsAddress && (await serveMetrics(o.metricsAddress, o.stateDir, state, log));
+  } catch (e) {
+    server.forceShutdown();
+    await connections.close();
+    await unlink(socketPath).catch(() => undefined);
+    throw e;
+  }
   log.info({ mode: o.mode, socketPath, nodeId: o.nodeId }, 'Started CSI plugin');
   const close = async () => {
+    await metrics?.close();
     await shutdown(server);
     await connections.close();
     await unlink(socketPath).catch(() => undefined);
     log.info({}, 'Stopped CSI plugin');
   };
-  return { socketPath, close, [Symbol.asyncDispose]: close };
+  return { socketPath, metricsPort: metrics?.port, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * The plugin's /metrics: its own, and in node mode every filesystem mount's PCC metrics, found through
+ * the node state (adopted mounts included) at each scrape. A port that will not bind fails the start.
+ */
+function serveMetrics(
+  address: TcpMetricsAddress,
+  stateDir: string,
+  state: NodeState | undefined,
+  log: Logger,
+): Promise<MetricsServer> {
+  const endpoints = () => (state ? mountEndpoints(state.data, stateDir) : []);
+  return startMetricsServer(address, new NodeMetrics({ endpoints, log }), log);
 }
 
 function socketPathOf(endpoint: string): string {

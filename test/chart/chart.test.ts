@@ -352,6 +352,53 @@ describe('charts/kubelustre', () => {
       );
     });
 
+    it("serves the node plugin's metrics on a named port, behind a headless Service it is monitored by", () => {
+      tools();
+      const node = find(all.objects, 'DaemonSet', `${NAME}-csi-node`);
+      const plugin = container(node, 'kubelustre-csi');
+      expect(plugin.args).toContain('--metrics-address=0.0.0.0:9809');
+      expect(plugin.ports).toContainEqual({ name: 'metrics', containerPort: 9809, protocol: 'TCP' });
+      const service = find(defaults.objects, 'Service', `${NAME}-csi-node`);
+      const spec = service.spec as {
+        clusterIP: string;
+        selector: Record<string, string>;
+        ports: Array<{ name: string; targetPort: string }>;
+      };
+      expect(spec.clusterIP).toBe('None');
+      const podLabels = (node.spec as { template: { metadata: { labels: Record<string, string> } } }).template
+        .metadata.labels;
+      expect(podLabels).toMatchObject(spec.selector);
+      expect(spec.ports).toContainEqual(expect.objectContaining({ name: 'metrics', targetPort: 'metrics' }));
+      // With monitoring on, a ServiceMonitor selects that Service (and only it) by its port's name.
+      expect(defaults.objects.some((o) => o.kind === 'ServiceMonitor')).toBe(false);
+      const monitor = find(all.objects, 'ServiceMonitor', `${NAME}-csi-node`);
+      const { selector, endpoints } = monitor.spec as {
+        selector: { matchLabels: Record<string, string> };
+        endpoints: Array<{ port: string; path: string }>;
+      };
+      const services = all.objects.filter((o) => o.kind === 'Service');
+      const selected = services.filter((o) =>
+        Object.entries(selector.matchLabels).every(([k, v]) => o.metadata.labels?.[k] === v),
+      );
+      expect(selected.map((o) => o.metadata.name)).toEqual([`${NAME}-csi-node`]);
+      expect(endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+      expect(monitor.metadata.labels).toMatchObject({ release: 'prometheus' });
+    });
+
+    it('leaves the node plugin metrics out entirely when csi.node.metrics.enabled is false', async () => {
+      tools();
+      const off = join(workDir, 'metrics-off.values.yaml');
+      writeFileSync(off, 'csi:\n  node:\n    metrics:\n      enabled: false\n');
+      const { objects } = await render([ALL_OPTIONAL, off]);
+      const plugin = container(find(objects, 'DaemonSet', `${NAME}-csi-node`), 'kubelustre-csi');
+      expect(plugin.args?.some((a) => a.startsWith('--metrics-address'))).toBe(false);
+      expect(plugin.ports?.map((p) => p.name)).toEqual(['healthz']);
+      const names = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+      expect(names).not.toContain(`Service/${NAME}-csi-node`);
+      expect(names).not.toContain(`ServiceMonitor/${NAME}-csi-node`);
+      expect(names).toContain(`ServiceMonitor/${NAME}-targets`);
+    });
+
     it('gives the CSI controller its sidecars, sharing one socket, unprivileged', () => {
       tools();
       const controller = find(all.objects, 'Deployment', `${NAME}-csi-controller`);
@@ -496,7 +543,8 @@ describe('charts/kubelustre', () => {
         [...dashboard.matchAll(/kubelustre_[a-z_]+/g)].map((m) => m[0].replace(/_bucket$/, '')),
       );
       const exported = new Set<string>();
-      for (const dir of ['target-server/src', 'operator/src']) {
+      // The mount processes' PCC metrics reach Prometheus through the CSI node plugin.
+      for (const dir of ['target-server/src', 'operator/src', 'client/src/mount', 'csi-driver/src']) {
         for (const file of readdirSync(join(REPO, dir), { recursive: true, encoding: 'utf8' })) {
           if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
           const source = readFileSync(join(REPO, dir, file), 'utf8');
@@ -504,6 +552,9 @@ describe('charts/kubelustre', () => {
         }
       }
       expect(charted.size).toBeGreaterThan(10);
+      for (const pcc of ['hits', 'misses', 'bytes_from_cache', 'evictions'])
+        expect(charted).toContain(`kubelustre_pcc_${pcc}_total`);
+      expect(charted).toContain('kubelustre_pcc_cache_bytes');
       for (const metric of charted)
         expect(exported, `${metric} is charted but no program exports it`).toContain(metric);
     });

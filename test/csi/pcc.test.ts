@@ -53,10 +53,27 @@ describe.skipIf(!canMount)('CSI: pccClass through the Kubernetes API and the nod
       stateDir: join(dir, 'state'),
       nodeId: 'node-a',
       keyFile: tc.cluster.state.keyFile,
-      extraArgs: ['--kubeconfig', controlPlane.kubeconfigPath, '--pcc-namespace', OPERATOR_NS],
+      extraArgs: pluginArgs(),
     });
     csi = new CsiTestClient(plugin.socket);
   }, 240_000);
+
+  const pluginArgs = () => [
+    '--kubeconfig',
+    controlPlane!.kubeconfigPath,
+    '--pcc-namespace',
+    OPERATOR_NS,
+    '--metrics-address',
+    '127.0.0.1:0',
+  ];
+  /** A scrape of the plugin's /metrics (the port it logged it bound). */
+  const scrape = async () => {
+    const port = /Opened \/metrics on 127\.0\.0\.1:(\d+)/.exec(plugin!.output())?.[1];
+    expect(port, plugin!.output()).toBeDefined();
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    return res.text();
+  };
 
   afterAll(async () => {
     csi?.close();
@@ -147,6 +164,47 @@ describe.skipIf(!canMount)('CSI: pccClass through the Kubernetes API and the nod
       );
       await unstage(volume.volumeId, staging);
     }
+  }, 120_000);
+
+  it("serves the PCC mount's counters on --metrics-address, by mount and class, also after a restart", async () => {
+    const { volume } = await createVolume('pvc-metrics', 'fast');
+    const staging = join(dir, 'staging-metrics');
+    await stage(volume.volumeId, staging, volume.volumeContext);
+    const key = fsMounts()
+      .find((m) => m.endsWith('-pcc-fast'))
+      ?.split('/')
+      .at(-1);
+    expect(key, plugin!.output()).toBeDefined();
+    const attaches = (text: string) =>
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`kubelustre_pcc_attaches_total{mount="${key}",pcc_class="fast"} `))
+        ?.split(' ')[1];
+    expect(attaches(await scrape()), await scrape()).toBe('0');
+    await writeFile(join(staging, 'weights.bin'), 'w');
+    setxattrSyscall(join(staging, 'weights.bin'), 'lustre.pcc', Buffer.from('attach'));
+    const after = await scrape();
+    expect(attaches(after), after).toBe('1');
+    expect(after).toContain(`kubelustre_pcc_enabled{mount="${key}",pcc_class="fast"} 1`);
+    expect(after).toMatch(/^kubelustre_csi_metrics_scrape_errors_total 0$/m);
+    expect(after).toContain('process_cpu_seconds_total');
+    // A new plugin process adopts the mount (it outlives the plugin) and scrapes it on.
+    csi.close();
+    await stopPluginProcess(plugin!);
+    plugin = await startPluginProcess({
+      socket: join(dir, 'csi.sock'),
+      stateDir: join(dir, 'state'),
+      nodeId: 'node-a',
+      keyFile: tc!.cluster.state.keyFile,
+      extraArgs: pluginArgs(),
+    });
+    csi = new CsiTestClient(plugin.socket);
+    expect(attaches(await scrape()), plugin.output()).toBe('1');
+    // Unstaged, the mount is gone from the plugin's metrics (and its socket with it).
+    await unstage(volume.volumeId, staging);
+    const gone = await scrape();
+    expect(gone).not.toContain(`mount="${key}"`);
+    expect(gone).toMatch(/^kubelustre_csi_metrics_scrape_errors_total 0$/m);
   }, 120_000);
 });
 
