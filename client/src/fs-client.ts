@@ -106,6 +106,14 @@ export class KlClient {
     return this.#targets.mdt();
   }
 
+  /**
+   * Whether this client holds `fid` open for write on the MDT since a time no client cached it (PCC):
+   * its changes through an open handle need no mdt.pcc_write_open (docs/pcc.md, Coherence).
+   */
+  writeUntracked(fid: string): boolean {
+    return this.#opens.writeUntracked(fid);
+  }
+
   /** Fetches the configuration, connects to its targets and keeps following it. */
   async connect(): Promise<this> {
     this.#watcher.onChange((c) => this.#apply(c));

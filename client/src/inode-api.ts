@@ -1,4 +1,4 @@
-import { KlError } from '@kubelustre/protocol/errors.ts';
+import { isKlError, KlError } from '@kubelustre/protocol/errors.ts';
 import type { Layout } from '@kubelustre/protocol/layout/types.ts';
 import type { Logger } from '@kubelustre/protocol/log.ts';
 import * as mdtOps from '@kubelustre/protocol/messages/mdt.ts';
@@ -77,6 +77,8 @@ export interface InodeApiDeps {
  */
 export class InodeApi {
   readonly #deps: InodeApiDeps;
+  /** The MDT answered ENOSYS to mdt.create_open2 (older than it): mdt.create_open. */
+  #createOpen2Unsupported = false;
 
   constructor(deps: InodeApiDeps) {
     this.#deps = deps;
@@ -253,8 +255,9 @@ export class InodeApi {
    * Opens a regular file for I/O (directories are read with readdir: EISDIR; symlinks are not followed
    * at this level: ELOOP). Permission by flags, unless `created` says this open created the file (the
    * kernel lets a creator write a file whose mode denies it); O_TRUNC truncates when opened for writing.
-   * This client's first open of a file is recorded on the MDT (mdt.open), which keeps the file's data
-   * while it is open even if every name of it is unlinked; its fresh attributes spare a getattr.
+   * This client's first open of a file is recorded on the MDT (mdt.open2, with whether it is for write),
+   * which keeps the file's data while it is open even if every name of it is unlinked; its fresh
+   * attributes spare a getattr.
    */
   async open(
     file: string | Node,
@@ -266,7 +269,7 @@ export class InodeApi {
     if (given) checkOpenable(given.attr, flags, caller, opts.created);
     const fid = given?.attr.fid ?? (file as string);
     const { files, opens } = this.#deps;
-    const fresh = await opens.acquire(fid);
+    const fresh = await opens.acquire(fid, canWriteWith(flags));
     let handle: FileHandle;
     try {
       const node = fresh ?? given ?? (await this.getnode(fid));
@@ -290,7 +293,8 @@ export class InodeApi {
    * (mdt.create_open): creates a regular file as `create` does and opens it with `flags`, without a
    * permission check on the new file (the kernel lets its creator write it) and without truncating.
    * With `exclusive: false` a file someone else created meanwhile is opened instead. Answers the node
-   * (for the entry reply) and the handle.
+   * (for the entry reply) and the handle. The MDT records whether the open is for write
+   * (mdt.create_open2; from an MDT older than it, mdt.create_open).
    */
   async createOpen(
     parent: DirRef,
@@ -306,10 +310,20 @@ export class InodeApi {
       exclusive: opts.exclusive ?? true,
       ...(opts.layout && { layout: opts.layout }),
     });
-    const { reply } = await this.#mdt().call(mdtOps.createOpen, req);
-    const { node } = reply;
+    const write = canWriteWith(flags);
+    let reply: { node: Node; leaseMs: number; pccTracked?: boolean } | undefined;
+    if (!this.#createOpen2Unsupported) {
+      try {
+        reply = (await this.#mdt().call(mdtOps.createOpen2, { ...req, write })).reply;
+      } catch (e) {
+        if (!isKlError(e, 'ENOSYS')) throw e;
+        this.#createOpen2Unsupported = true;
+      }
+    }
+    reply ??= (await this.#mdt().call(mdtOps.createOpen, req)).reply;
+    const { node, pccTracked } = reply;
     const { files, opens } = this.#deps;
-    opens.adopt(node, reply.leaseMs);
+    opens.adopt(node, reply.leaseMs, pccTracked === undefined ? undefined : { write, pccTracked });
     const file = files.acquire(node.attr, node.layout);
     const handle = new FileHandle(file, files, flags, () => opens.release(node.attr.fid));
     return { node, handle };

@@ -10,12 +10,18 @@ const node = { attr: { fid: FID } };
 
 /** An MDT connection that records calls and answers each when the test says so. */
 function fakeMdt() {
-  const calls: Array<{ op: string; answer: (reply: unknown) => void; fail: (e: Error) => void }> = [];
+  const calls: Array<{
+    op: string;
+    req: unknown;
+    answer: (reply: unknown) => void;
+    fail: (e: Error) => void;
+  }> = [];
   const rpc = {
-    call: (op: OpDef) =>
+    call: (op: OpDef, req: unknown) =>
       new Promise((resolve, reject) => {
         calls.push({
           op: op.name,
+          req,
           answer: (reply) => resolve({ reply, data: Buffer.alloc(0) }),
           fail: reject,
         });
@@ -34,14 +40,14 @@ describe('MdtOpens', () => {
     const first = opens.acquire(FID);
     const second = opens.acquire(FID);
     await settle();
-    expect(calls.map((c) => c.op)).toEqual(['mdt.open']);
+    expect(calls.map((c) => c.op)).toEqual(['mdt.open2']);
     calls[0]!.answer({ node, leaseMs: 60_000 });
     expect(await first).toEqual(node);
     expect(await second).toBeUndefined();
     opens.release(FID);
     expect(calls).toHaveLength(1);
     opens.release(FID);
-    expect(calls.map((c) => c.op)).toEqual(['mdt.open', 'mdt.close']);
+    expect(calls.map((c) => c.op)).toEqual(['mdt.open2', 'mdt.close']);
     expect(() => opens.release(FID)).toThrow(KlError);
     calls[1]!.answer({});
     await opens.settled();
@@ -58,10 +64,10 @@ describe('MdtOpens', () => {
     opens.release(FID);
     const again = opens.acquire(FID);
     await settle();
-    expect(calls.map((c) => c.op)).toEqual(['mdt.open', 'mdt.close']);
+    expect(calls.map((c) => c.op)).toEqual(['mdt.open2', 'mdt.close']);
     calls[1]!.answer({});
     await settle();
-    expect(calls.map((c) => c.op)).toEqual(['mdt.open', 'mdt.close', 'mdt.open']);
+    expect(calls.map((c) => c.op)).toEqual(['mdt.open2', 'mdt.close', 'mdt.open2']);
     calls[2]!.answer({ node, leaseMs: 60_000 });
     expect(await again).toEqual(node);
     const closing = opens.closeAll();
@@ -80,7 +86,7 @@ describe('MdtOpens', () => {
     expect(opens.openCount).toBe(0);
     const retry = opens.acquire(FID);
     await settle();
-    expect(calls.map((c) => c.op)).toEqual(['mdt.open', 'mdt.open']);
+    expect(calls.map((c) => c.op)).toEqual(['mdt.open2', 'mdt.open2']);
     calls[1]!.answer({ node, leaseMs: 60_000 });
     expect(await retry).toEqual(node);
     const closing = opens.closeAll();
@@ -97,18 +103,91 @@ describe('MdtOpens', () => {
     await settle();
     calls[0]!.answer({ node, leaseMs: 40 });
     await opened;
-    await expect.poll(() => calls.map((c) => c.op)).toEqual(['mdt.open', 'mdt.renew']);
+    await expect.poll(() => calls.map((c) => c.op)).toEqual(['mdt.open2', 'mdt.renew']);
     calls[1]!.answer({ evicted: true, leaseMs: 40 });
     await expect
       .poll(() => calls.map((c) => c.op).slice(0, 3))
-      .toEqual(['mdt.open', 'mdt.renew', 'mdt.open']);
+      .toEqual(['mdt.open2', 'mdt.renew', 'mdt.open2']);
     calls[2]!.fail(new KlError('ENOENT', 'freed while we were away'));
     await expect.poll(() => lost.length).toBe(1);
     expect(lost[0]![0]).toBe(FID);
     expect(lost[0]![1].code).toBe('EIO');
     const closing = opens.closeAll();
     await expect.poll(() => calls.some((c) => c.op === 'mdt.close')).toBe(true);
-    for (const c of calls.filter((x) => x.op !== 'mdt.open')) c.answer({ evicted: false, leaseMs: 40 });
+    for (const c of calls.filter((x) => x.op !== 'mdt.open2')) c.answer({ evicted: false, leaseMs: 40 });
+    await closing;
+  });
+
+  it('knows which files it holds open for write since they were untracked (PCC)', async () => {
+    const { calls, targets } = fakeMdt();
+    const opens = new MdtOpens({ targets, log: silentLogger, onOpenLost: () => {} });
+    const OTHER = '0x200000400:0x2:0x0';
+    const w = opens.acquire(FID, true);
+    const r = opens.acquire(OTHER, false);
+    await settle();
+    expect(calls.map((c) => [c.op, c.req])).toEqual([
+      ['mdt.open2', { fid: FID, write: true }],
+      ['mdt.open2', { fid: OTHER, write: false }],
+    ]);
+    calls[0]!.answer({ node, leaseMs: 60_000, pccTracked: false });
+    calls[1]!.answer({ node: { attr: { fid: OTHER } }, leaseMs: 60_000, pccTracked: false });
+    await Promise.all([w, r]);
+    expect(opens.writeUntracked(FID)).toBe(true);
+    expect(opens.writeUntracked(OTHER)).toBe(false); // read-only open: a writer handle must announce
+    // A second handle for write on the read-only open adds no write intent on the MDT.
+    await opens.acquire(OTHER, true);
+    expect(opens.writeUntracked(OTHER)).toBe(false);
+    opens.release(FID);
+    expect(opens.writeUntracked(FID)).toBe(false); // closed: the MDT's writer record goes with it
+    const closing = opens.closeAll();
+    await settle();
+    for (const c of calls.filter((x) => x.op === 'mdt.close')) c.answer({});
+    await closing;
+  });
+
+  it('treats a tracked file, and an MDT without mdt.open2, as needing announcements', async () => {
+    const { calls, targets } = fakeMdt();
+    const opens = new MdtOpens({ targets, log: silentLogger, onOpenLost: () => {} });
+    const tracked = opens.acquire(FID, true);
+    await settle();
+    calls[0]!.answer({ node, leaseMs: 60_000, pccTracked: true });
+    await tracked;
+    expect(opens.writeUntracked(FID)).toBe(false);
+    opens.release(FID);
+    calls[1]!.answer({});
+    await opens.settled();
+
+    const old = opens.acquire(FID, true);
+    await settle();
+    calls[2]!.fail(new KlError('ENOSYS', 'no such op'));
+    await settle();
+    expect(calls.map((c) => c.op).slice(2)).toEqual(['mdt.open2', 'mdt.open']);
+    calls[3]!.answer({ node, leaseMs: 60_000 });
+    await old;
+    expect(opens.writeUntracked(FID)).toBe(false);
+    const closing = opens.closeAll();
+    await settle();
+    calls[4]!.answer({});
+    await closing;
+  });
+
+  it('announces again after an eviction: its opens for write were dropped meanwhile', async () => {
+    const { calls, targets } = fakeMdt();
+    const opens = new MdtOpens({ targets, log: silentLogger, onOpenLost: () => {} });
+    const opened = opens.acquire(FID, true);
+    await settle();
+    calls[0]!.answer({ node, leaseMs: 40, pccTracked: false });
+    await opened;
+    expect(opens.writeUntracked(FID)).toBe(true);
+    await expect.poll(() => calls.map((c) => c.op)).toEqual(['mdt.open2', 'mdt.renew']);
+    calls[1]!.answer({ evicted: true, leaseMs: 40 });
+    await expect.poll(() => calls.length).toBeGreaterThan(2);
+    expect(calls[2]).toMatchObject({ op: 'mdt.open2', req: { fid: FID, write: true } });
+    expect(opens.writeUntracked(FID)).toBe(false);
+    calls[2]!.answer({ node, leaseMs: 40, pccTracked: false });
+    const closing = opens.closeAll();
+    await expect.poll(() => calls.some((c) => c.op === 'mdt.close')).toBe(true);
+    for (const c of calls.filter((x) => x.op !== 'mdt.open2')) c.answer({ evicted: false, leaseMs: 40 });
     await closing;
   });
 });

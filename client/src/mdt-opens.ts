@@ -9,6 +9,22 @@ interface Entry {
   handles: number;
   /** The mdt.open of the first handle; every later handle waits for it. */
   opened: Promise<Node>;
+  /** The MDT recorded this client's open for write (mdt.open2 `write`). */
+  write: boolean;
+  /**
+   * Open for write, and the file was not PCC-tracked when the MDT recorded it: the MDT counts the open
+   * as a writer until our close, so no client can attach the file meanwhile and our writes need no
+   * announcement (docs/pcc.md, Coherence).
+   */
+  writeUntracked: boolean;
+}
+
+/** What mdt.open2 and mdt.create_open2 answer beside the node. */
+export interface OpenAccess {
+  /** The open was for write. */
+  write: boolean;
+  /** The MDT's `pccTracked`. */
+  pccTracked: boolean;
 }
 
 export interface MdtOpensDeps {
@@ -38,6 +54,8 @@ export class MdtOpens {
   #renewTimer: NodeJS.Timeout | undefined;
   #renewEveryMs = 0;
   #renewing: Promise<void> | undefined;
+  /** The MDT answered ENOSYS to mdt.open2 (older than it): mdt.open, and every write is announced. */
+  #open2Unsupported = false;
 
   constructor(deps: MdtOpensDeps) {
     this.#deps = deps;
@@ -49,14 +67,24 @@ export class MdtOpens {
   }
 
   /**
-   * Counts one more local handle on `fid`. The first sends mdt.open and answers the node the MDT gave
-   * (fresh attributes and layout); later ones answer undefined once that open succeeded.
+   * Counts one more local handle on `fid`. The first sends mdt.open2 (`write`: the handle may write)
+   * and answers the node the MDT gave (fresh attributes and layout); later ones answer undefined once
+   * that open succeeded. A later handle for write on a file first opened read-only adds no write intent
+   * on the MDT: its writes are announced (WriteAnnouncer).
    */
-  async acquire(fid: string): Promise<Node | undefined> {
+  async acquire(fid: string, write = false): Promise<Node | undefined> {
     let entry = this.#byFid.get(fid);
     const first = entry === undefined;
     if (entry === undefined) {
-      entry = { handles: 0, opened: this.#open(fid) };
+      const fresh: Entry = {
+        handles: 0,
+        write,
+        writeUntracked: false,
+        opened: this.#open(fid, write, (untracked) => {
+          fresh.writeUntracked = untracked;
+        }),
+      };
+      entry = fresh;
       this.#byFid.set(fid, entry);
     }
     entry.handles++;
@@ -75,14 +103,30 @@ export class MdtOpens {
    * needed. The MDT answers a connection's requests in order, so a close of ours still in flight for the
    * same file (an existing file opened with O_CREAT) was done before this open.
    */
-  adopt(node: Node, leaseMs: number): void {
+  adopt(node: Node, leaseMs: number, access?: OpenAccess): void {
     const fid = node.attr.fid;
+    const write = access?.write === true;
+    const untracked = write && access?.pccTracked === false;
     const entry = this.#byFid.get(fid);
     if (entry !== undefined) {
       entry.handles++;
       entry.opened = Promise.resolve(node);
-    } else this.#byFid.set(fid, { handles: 1, opened: Promise.resolve(node) });
+      // Held open for write since it was untracked: nobody could attach it since (see Entry).
+      entry.writeUntracked ||= untracked;
+      entry.write ||= write;
+    } else {
+      const opened = Promise.resolve(node);
+      this.#byFid.set(fid, { handles: 1, opened, write, writeUntracked: untracked });
+    }
     this.#renewWithin(leaseMs);
+  }
+
+  /**
+   * Whether this client holds `fid` open on the MDT for write since a time the file was not PCC-tracked:
+   * then a change through one of its handles needs no mdt.pcc_write_open (docs/pcc.md, Coherence).
+   */
+  writeUntracked(fid: string): boolean {
+    return this.#byFid.get(fid)?.writeUntracked === true;
   }
 
   /** One local handle on `fid` is gone; after the last, mdt.close is sent (not waited for). */
@@ -110,18 +154,38 @@ export class MdtOpens {
     await this.settled();
   }
 
-  async #open(fid: string): Promise<Node> {
+  async #open(fid: string, write: boolean, setUntracked: (untracked: boolean) => void): Promise<Node> {
     // After our own close of this file: the MDT must see the close before the new open.
     await this.#closing.get(fid);
     try {
-      const { reply } = await this.#deps.targets.mdt().call(mdtOps.open, { fid });
-      this.#renewWithin(reply.leaseMs);
-      return reply.node;
+      const { node, leaseMs, access } = await this.#openOnMdt(fid, write);
+      setUntracked(access?.write === true && !access.pccTracked);
+      this.#renewWithin(leaseMs);
+      return node;
     } catch (e) {
       // No reply does not mean no open: close it, or it would pin an orphan for as long as we live.
       if (isKlError(e, 'ETIMEDOUT')) this.#sendClose(fid);
       throw e;
     }
+  }
+
+  /** mdt.open2, or mdt.open (no access mode: `access` undefined) from an MDT older than it. */
+  async #openOnMdt(
+    fid: string,
+    write: boolean,
+  ): Promise<{ node: Node; leaseMs: number; access?: OpenAccess }> {
+    const mdt = this.#deps.targets.mdt();
+    if (!this.#open2Unsupported) {
+      try {
+        const { reply } = await mdt.call(mdtOps.open2, { fid, write });
+        return { node: reply.node, leaseMs: reply.leaseMs, access: { write, pccTracked: reply.pccTracked } };
+      } catch (e) {
+        if (!isKlError(e, 'ENOSYS')) throw e;
+        this.#open2Unsupported = true;
+      }
+    }
+    const { reply } = await mdt.call(mdtOps.open, { fid });
+    return reply;
   }
 
   #sendClose(fid: string): void {
@@ -172,14 +236,19 @@ export class MdtOpens {
     }
   }
 
-  /** After an eviction: open every file again; one the MDT no longer has is reported lost. */
+  /**
+   * After an eviction: open every file again (for write as before); one the MDT no longer has is
+   * reported lost. The MDT dropped our opens for write meanwhile, so a client may have attached a file
+   * we write: from now on our writes to it are announced (which revokes such copies).
+   */
   async #reopenAll(): Promise<void> {
-    const fids = [...this.#byFid.keys()];
-    this.#deps.log.error({ files: fids.length }, 'The MDT evicted this client; reopening its files');
+    const entries = [...this.#byFid];
+    this.#deps.log.error({ files: entries.length }, 'The MDT evicted this client; reopening its files');
     await Promise.all(
-      fids.map(async (fid) => {
+      entries.map(async ([fid, entry]) => {
+        entry.writeUntracked = false;
         try {
-          await this.#deps.targets.mdt().call(mdtOps.open, { fid });
+          await this.#openOnMdt(fid, entry.write);
         } catch (e) {
           const lost = new KlError('EIO', `${fid}: the MDT evicted this client and the file is gone`, {
             cause: e,

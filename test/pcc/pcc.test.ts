@@ -7,6 +7,20 @@ import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
 import { cliOk, runCli } from '../harness/integration.ts';
 import { canMount, startTestMount, type TestMount } from '../mount/mount-harness.ts';
 
+/** A function answering the MDT's request counts by op (its Prometheus kubelustre_target_requests_total). */
+async function mdtRequestCounter(tc: TestCluster): Promise<() => Promise<Map<string, number>>> {
+  const url = `http://${tc.cluster.target('mdt', 0).http}/metrics`;
+  return async () => {
+    const counts = new Map<string, number>();
+    const text = await (await fetch(url)).text();
+    for (const m of text.matchAll(/^kubelustre_target_requests_total\{([^}]*)\} (\S+)$/gm)) {
+      const op = /op="([^"]+)"/.exec(m[1]!)?.[1];
+      if (op !== undefined) counts.set(op, (counts.get(op) ?? 0) + Number(m[2]));
+    }
+    return counts;
+  };
+}
+
 /** The mounts' revalidation bound for cached reads (`-o pcc_revalidate_ms`). */
 const REVALIDATE_MS = 200;
 
@@ -140,6 +154,60 @@ describe.skipIf(!canMount())('read-only PCC', () => {
     } finally {
       await w.close();
     }
+  });
+
+  it('costs no write announcement for files nobody caches; create is one MDT round trip', {
+    timeout: 30_000,
+  }, async () => {
+    const ops = await mdtRequestCounter(tc);
+    const before = await ops();
+    const path = join(b.mountpoint, 'never-attached');
+    await writeFile(path, 'first'); // create (O_CREAT|O_TRUNC) and write
+    await writeFile(path, 'second, longer'); // O_TRUNC of an existing file, and a write
+    const w = await open(path, 'r+');
+    try {
+      await w.write('S', 0);
+      await w.truncate(3);
+    } finally {
+      await w.close();
+    }
+    expect(await readFile(join(a.mountpoint, 'never-attached'), 'utf8')).toBe('Sec');
+    const after = await ops();
+    const delta = (op: string) => (after.get(op) ?? 0) - (before.get(op) ?? 0);
+    expect(delta('mdt.pcc_write_open')).toBe(0);
+    expect(delta('mdt.pcc_write_close')).toBe(0);
+    expect(delta('mdt.create_open2')).toBe(1);
+    expect(delta('mdt.create')).toBe(0);
+  });
+
+  it('refuses to attach a file while another mount holds it open for write, written or not', {
+    timeout: 60_000,
+  }, async () => {
+    const name = 'open-for-write';
+    await writeFile(join(a.mountpoint, name), 'old');
+    const inA = join(a.mountpoint, name);
+    // B opens for write while nobody caches the file: its writes will not be announced, so no attach
+    // may happen until B closes (the MDT counts the open as a writer).
+    const w = await open(join(b.mountpoint, name), 'r+');
+    try {
+      const r = await lfsPcc('attach', inA);
+      expect(r.status).toBe(1);
+      expect(r.err).toContain('open for write');
+      await w.write('new', 0);
+      await w.sync();
+      expect((await lfsPcc('attach', inA)).status).toBe(1);
+    } finally {
+      await w.close();
+    }
+    await expect.poll(async () => (await lfsPcc('attach', inA)).status, { timeout: 10_000 }).toBe(0);
+    expect(await readFile((await pccState(inA)).path!, 'utf8')).toBe('new');
+    // Attached now: a later writer's open finds the file tracked and announces, revoking the copy.
+    const ops = await mdtRequestCounter(tc);
+    const before = (await ops()).get('mdt.pcc_write_open') ?? 0;
+    await writeFile(join(b.mountpoint, name), 'newer');
+    expect(((await ops()).get('mdt.pcc_write_open') ?? 0) - before).toBe(1);
+    expect(await readFile(inA, 'utf8')).toBe('newer');
+    expect((await pccState(inA)).type).toBe('none');
   });
 
   it('answers a clear error for files not under a PCC mount', { timeout: 30_000 }, async () => {

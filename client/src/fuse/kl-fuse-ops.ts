@@ -105,6 +105,7 @@ export class KlFuseOps implements FuseOps {
       mdt: () => opts.client.mdt(),
       log: opts.log,
       beforeAnnounce: (fid: string) => pcc.beforeAnnounce(fid),
+      writeUntracked: (fid: string) => opts.client.writeUntracked(fid),
     });
   }
 
@@ -215,21 +216,20 @@ export class KlFuseOps implements FuseOps {
   async open(_ctx: RequestContext, nodeid: number, flags: number): Promise<OpenResult> {
     const fid = this.#inodes.fid(nodeid);
     const fh = this.#nextFh++;
-    let libraryFlags = flags;
-    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
-      // Cached read-write here: the cache file is truncated; otherwise the OSTs' data, announced.
-      if (await this.#pcc.truncate(fid, 0)) libraryFlags = flags & ~O_TRUNC;
-      else await this.#writes.beforeChange(fid, fh);
-    }
+    // O_TRUNC: of the cache file when cached read-write here; otherwise of the OSTs' data, after the
+    // open (the MDT's answer to it says whether the truncate must be announced) and the announcement.
+    const truncate =
+      (flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY && !(await this.#pcc.truncate(fid, 0));
     try {
       let node = await this.#client.inodes.getnode(fid);
       let waited = false;
       const handle = await retryWhileRestoring(() =>
-        this.#client.inodes.open(node, libraryFlags, ROOT_CALLER).catch((e: unknown) => {
+        this.#client.inodes.open(node, flags & ~O_TRUNC, ROOT_CALLER).catch((e: unknown) => {
           waited ||= isKlError(e, 'EAGAIN');
           throw e;
         }),
       );
+      if (truncate) await this.#truncateNew(fid, fh, handle);
       this.#files.set(fh, handle);
       if (waited) node = await this.#client.inodes.getnode(fid); // written back meanwhile
       const openFlags = await this.#cacheFlags(nodeid, this.#pcc.withLocal(node), flags);
@@ -241,6 +241,11 @@ export class KlFuseOps implements FuseOps {
     }
   }
 
+  /**
+   * open(O_CREAT) in one MDT round trip (mdt.create_open2): creates and opens, or (without O_EXCL)
+   * opens a file someone created meanwhile, which O_TRUNC then truncates (announced as any write). A
+   * file created empty that an `rwid` rule matches is attached read-write before its handle is made.
+   */
   async create(
     ctx: RequestContext,
     parent: number,
@@ -248,26 +253,21 @@ export class KlFuseOps implements FuseOps {
     mode: number,
     flags: number,
   ): Promise<CreateOut> {
-    const caller = await creatorOf(ctx);
-    const opts = { exclusive: (flags & O_EXCL) !== 0 };
-    const node = await this.#client.inodes.create(this.#inodes.fid(parent), name, mode, opts, caller);
-    // O_TRUNC of a file that is empty is a no-op costing two MDT round trips (getattr, setattr).
-    const openFlags = node.attr.size === 0 ? flags & ~O_TRUNC : flags;
+    const { node, handle } = await this.#createOpen(ctx, parent, name, mode, flags);
     const fh = this.#nextFh++;
     const fid = node.attr.fid;
     this.#pcc.rememberName(fid, name);
-    if ((openFlags & O_TRUNC) !== 0) await this.#writes.beforeChange(fid, fh);
-    else await this.#pcc.beforeCreateOpen(node.attr);
-    let handle: FileHandle;
+    const truncate = (flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY;
+    let truncated = false; // in the cache file, when cached read-write here
     try {
-      // An existing file (no O_EXCL) another client caches read-write: wait for its write-back.
-      handle = await retryWhileRestoring(() =>
-        this.#client.inodes.open(node, openFlags, caller, { created: true }),
-      );
+      truncated = truncate && (await this.#pcc.truncate(fid, 0));
+      if (!truncated && (!truncate || node.attr.size === 0)) await this.#pcc.beforeCreateOpen(node.attr);
     } catch (e) {
-      await this.#writes.released(fid, fh, false);
+      await handle.close().catch(() => undefined);
       throw e;
     }
+    // O_TRUNC of a file that is empty is a no-op costing MDT round trips (getattr, setattr).
+    if (truncate && !truncated && node.attr.size > 0) await this.#truncateNew(fid, fh, handle);
     this.#files.set(fh, handle);
     this.#pcc.created(fh, fid);
     const entry = this.#entry(node);
@@ -458,6 +458,54 @@ export class KlFuseOps implements FuseOps {
     }
     await this.#pcc.close(); // read-write files go back to the OSTs
     if (open.length > 0) this.#log.info({ files: open.length }, 'Closed files left open at unmount');
+  }
+
+  /**
+   * mdt.create_open2 as the caller (ownership, project id and quota as mdt.create). EAGAIN without
+   * O_EXCL may be an existing file another client caches read-write: then create (which answers the
+   * existing file, or EAGAIN again when the pools ran dry) and an open waiting for its write-back.
+   */
+  async #createOpen(
+    ctx: RequestContext,
+    parent: number,
+    name: string,
+    mode: number,
+    flags: number,
+  ): Promise<{ node: Node; handle: FileHandle }> {
+    const caller = await creatorOf(ctx);
+    const opts = { exclusive: (flags & O_EXCL) !== 0 };
+    const dir = this.#inodes.fid(parent);
+    const inodes = this.#client.inodes;
+    try {
+      return await inodes.createOpen(dir, name, mode, flags & ~O_TRUNC, opts, caller);
+    } catch (e) {
+      if (opts.exclusive || !isKlError(e, 'EAGAIN')) throw e;
+    }
+    const created = await inodes.create(dir, name, mode, opts, caller);
+    const handle = await retryWhileRestoring(() =>
+      inodes.open(created, flags & ~O_TRUNC, caller, { created: true }),
+    );
+    try {
+      return { node: await inodes.getnode(created.attr.fid), handle }; // written back meanwhile
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * O_TRUNC of the OSTs' data through a handle just opened: announced first (unless the MDT counts
+   * our open as the writer of an untracked file). On failure the handle is closed.
+   */
+  async #truncateNew(fid: string, fh: number, handle: FileHandle): Promise<void> {
+    try {
+      await this.#writes.beforeChange(fid, fh);
+      await handle.truncate(0);
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      await this.#writes.released(fid, fh);
+      throw e;
+    }
   }
 
   /**

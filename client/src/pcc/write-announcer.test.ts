@@ -69,4 +69,20 @@ describe('WriteAnnouncer', () => {
     expect(await w.around('f', async () => 7)).toBe(7);
     expect(calls).toEqual(['mdt.pcc_write_open f', 'mdt.pcc_write_close f']);
   });
+
+  it('announces nothing through handles of a file the MDT counts this client a writer of, untracked', async () => {
+    const { calls, mdt } = fakeMdt();
+    const untracked = new Set(['u']);
+    const w = new WriteAnnouncer({ mdt, log, writeUntracked: (fid) => untracked.has(fid) });
+    await w.beforeChange('u', 1);
+    await w.beforeChange('t', 2);
+    expect(calls).toEqual(['mdt.pcc_write_open t']);
+    expect(w.writingCount).toBe(1);
+    // A change with no handle (truncate by path) is announced: no open of ours covers its end.
+    await w.around('u', async () => undefined);
+    expect(calls).toEqual(['mdt.pcc_write_open t', 'mdt.pcc_write_open u', 'mdt.pcc_write_close u']);
+    await w.released('u', 1);
+    await w.released('t', 2);
+    expect(w.writingCount).toBe(0);
+  });
 });

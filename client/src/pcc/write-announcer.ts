@@ -9,6 +9,12 @@ export interface WriteAnnouncerOptions {
   log: Logger;
   /** This mount is about to write `fid`: drop its own cached copy first. */
   beforeAnnounce?: (fid: string) => Promise<void>;
+  /**
+   * Whether the MDT already counts this client as a writer of `fid` that no client caches (its open
+   * for write found the file untracked: MdtOpens.writeUntracked): a change through an open handle then
+   * needs no announcement, since no copy exists and none can be made until that open's close.
+   */
+  writeUntracked?: (fid: string) => boolean;
 }
 
 interface Writer {
@@ -26,6 +32,8 @@ interface Writer {
  * this client's mdt.close of the file (after its data was flushed), so a written file costs one extra
  * round trip; only a change with no open behind it (truncate by path, a failed open) ends it with
  * mdt.pcc_write_close. Every mount does this, with PCC or not: the copies it revokes are other mounts'.
+ * A file no client caches costs nothing: a change through a handle whose open for write the MDT
+ * recorded while the file was untracked is not announced (`writeUntracked`; docs/pcc.md, Coherence).
  */
 export class WriteAnnouncer {
   readonly #opts: WriteAnnouncerOptions;
@@ -52,6 +60,8 @@ export class WriteAnnouncer {
   async beforeChange(fid: string, fh: number): Promise<void> {
     let w = this.#byFid.get(fid);
     if (w?.handles.has(fh)) return w.announced;
+    // A real handle holds the MDT open (for write) until its release, which comes after this change.
+    if (!w && fh > 0 && this.#opts.writeUntracked?.(fid) === true) return;
     if (!w) {
       w = { handles: new Set(), announced: this.#announce(fid), mdtOpenMissing: false };
       this.#byFid.set(fid, w);

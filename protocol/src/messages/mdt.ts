@@ -277,6 +277,18 @@ export const createOpen = defineOp(
   true,
 );
 
+/**
+ * What mdt.open2 and mdt.create_open2 answer: mdt.open's reply, and whether the file is PCC-tracked
+ * (some client holds a read-only or read-write attachment of it, or is recording one). A client that
+ * opened for write a file that is not tracked need not announce its writes (mdt.pcc_write_open): the
+ * MDT counts its open as a writer, so no attachment can be made until its mdt.close (docs/pcc.md).
+ */
+const Open2Reply = Type.Object({
+  node: Node,
+  leaseMs: Type.Integer({ minimum: 1 }),
+  pccTracked: Type.Boolean(),
+});
+
 /** A project's limits (Lustre's `lfs setquota -p`): 0 means no limit. */
 export const QuotaLimits = Type.Object({
   blockHardBytes: Type.Integer({ minimum: 0 }),
@@ -458,3 +470,26 @@ export const pccRwRecover = defineOp(
 
 /** Whether the calling client still holds its read-write attachment of the file: ESTALE if not. */
 export const pccRwCheck = defineOp(239, 'mdt.pcc_rw_check', Type.Object({ fid: Fid }), PccVersion);
+
+/**
+ * mdt.open with the open's access mode: `write` (O_WRONLY, O_RDWR) records the open as a writer of the
+ * file until the caller's mdt.close (or eviction): mdt.pcc_attach is refused meanwhile, as while a client
+ * announced a write. A later mdt.open2 of a file the caller holds open adds the write intent. Answers
+ * mdt.open's reply and `pccTracked`.
+ */
+export const open2 = defineOp(
+  240,
+  'mdt.open2',
+  Type.Object({ fid: Fid, write: Type.Boolean() }),
+  Open2Reply,
+  true,
+);
+
+/** mdt.create_open with the open's access mode (`write`, as mdt.open2); answers as mdt.open2. */
+export const createOpen2 = defineOp(
+  241,
+  'mdt.create_open2',
+  Type.Object({ ...CreateRequest.properties, write: Type.Boolean() }),
+  Open2Reply,
+  true,
+);

@@ -10,7 +10,7 @@ import { layoutIntent, setLayout } from './layout-ops.ts';
 import { PoolShortage } from './layouts.ts';
 import type { ClientLeases } from './leases.ts';
 import * as ns from './namespace.ts';
-import { openFile } from './open-files.ts';
+import { openFile, openFileForAccess } from './open-files.ts';
 import { registerOpenHandlers } from './open-handlers.ts';
 import type { OstProxy } from './ost-proxy.ts';
 import { registerQuotaHandlers } from './quota-handlers.ts';
@@ -50,9 +50,27 @@ export function registerMdtHandlers(rpc: RpcServer, deps: HandlerDeps): void {
   registerQuotaHandlers(rpc, deps);
 }
 
-/** mdt.create_open: a create that may wait for object ids, as mdt.create, plus the caller's open. */
+/**
+ * mdt.create_open and mdt.create_open2: a create that may wait for object ids, as mdt.create, plus the
+ * caller's open (for mdt.create_open2, with its access mode and the file's PCC tracking).
+ */
 function registerCreateOpen(rpc: RpcServer, deps: HandlerDeps): void {
   const { m, runner } = deps;
+  rpc.register(
+    mdt.createOpen2,
+    runner.wrap(mdt.createOpen2, (req, _d, txn, ctx) => {
+      deps.leases.touch(ctx.clientUuid, Date.now());
+      const { write, ...create } = req;
+      return withPoolWait(deps, `create and open of "${req.name}"`, () =>
+        txn(() => {
+          const created = ns.create(m, { ...create, parent: fid(req.parent) });
+          // Anything but a regular file fails here, and the transaction takes the create back with it.
+          const opened = openFileForAccess(m.store, created.attr.fid, ctx.clientUuid, write);
+          return { reply: { ...opened, leaseMs: deps.leaseMs } };
+        }),
+      );
+    }),
+  );
   rpc.register(
     mdt.createOpen,
     runner.wrap(mdt.createOpen, (req, _d, txn, ctx) => {

@@ -16,7 +16,13 @@ import {
 } from './inodes.ts';
 import { layoutObjects } from './layouts.ts';
 import type { Mdt } from './namespace.ts';
-import { dropClientPcc, dropFilePcc, endWriteAtClose, requireNotCachedElsewhere } from './pcc.ts';
+import {
+  dropClientPcc,
+  dropFilePcc,
+  endWriteAtClose,
+  isPccTracked,
+  requireNotCachedElsewhere,
+} from './pcc.ts';
 import type { Store } from './store.ts';
 
 /*
@@ -35,19 +41,36 @@ import type { Store } from './store.ts';
  * the errors an open by handle (O_NOFOLLOW) gets: EISDIR, ELOOP for a symlink, ENXIO for special files
  * (whose data is not ours to serve).
  */
-export function openFile(store: Store, fid: string, client: string): NodeValue {
+export function openFile(store: Store, fid: string, client: string, write = false): NodeValue {
   const inode = requireInode(store, fid);
   if (isDir(inode)) throw new KlError('EISDIR', `${fid} is a directory: only regular files are opened`);
   if (isSymlink(inode)) throw new KlError('ELOOP', `${fid} is a symlink: it is not followed by FID`);
   if (!isReg(inode)) throw new KlError('ENXIO', `${fid} is a special file: it has no data here`);
   requireNotCachedElsewhere(store, fid, client);
   store.run('INSERT OR IGNORE INTO opens (fid, client) VALUES (?, ?)', fid, client);
+  if (write) store.run('INSERT OR IGNORE INTO open_writes (fid, client) VALUES (?, ?)', fid, client);
   return toNode(inode);
+}
+
+/**
+ * mdt.open2 and mdt.create_open2: mdt.open with the access mode. An open for write counts as a writer
+ * of the file until the client's close (pcc.ts: attaches are refused meanwhile); `pccTracked` says
+ * whether some client holds (or is making) a PCC copy of it, i.e. whether its writes must be announced.
+ */
+export function openFileForAccess(
+  store: Store,
+  fid: string,
+  client: string,
+  write: boolean,
+): { node: NodeValue; pccTracked: boolean } {
+  const node = openFile(store, fid, client, write);
+  return { node, pccTracked: isPccTracked(store, fid) };
 }
 
 /** mdt.close: drops `client`'s open of `fid`; the last close of an orphan frees it. Idempotent. */
 export function closeFile(m: Mdt, fid: string, client: string): void {
   if (m.store.run('DELETE FROM opens WHERE fid = ? AND client = ?', fid, client) === 0) return;
+  m.store.run('DELETE FROM open_writes WHERE fid = ? AND client = ?', fid, client);
   endWriteAtClose(m.store, fid, client);
   releaseIfUnopenedOrphan(m, fid);
 }
@@ -71,6 +94,7 @@ export function dropLastLink(m: Mdt, inode: Inode, t: TimespecValue): void {
 export function dropClientOpens(m: Mdt, client: string): { opens: number; orphansFreed: number } {
   const fids = m.store.all('SELECT fid FROM opens WHERE client = ?', client).map((r) => r.fid as string);
   m.store.run('DELETE FROM opens WHERE client = ?', client);
+  m.store.run('DELETE FROM open_writes WHERE client = ?', client);
   dropClientPcc(m.store, client);
   let orphansFreed = 0;
   for (const fid of fids) if (releaseIfUnopenedOrphan(m, fid)) orphansFreed++;

@@ -3,7 +3,7 @@ import type { RpcServer } from '@kubelustre/protocol/wire/rpc-server.ts';
 import { canonicalFid } from './fid.ts';
 import { type ClientLeases, takeEvictionNotice } from './leases.ts';
 import type { Mdt } from './namespace.ts';
-import { closeFile, openFile } from './open-files.ts';
+import { closeFile, openFile, openFileForAccess } from './open-files.ts';
 import { registerPccHandlers } from './pcc-handlers.ts';
 import type { MutationRunner } from './reply-cache.ts';
 
@@ -16,7 +16,7 @@ export interface OpenHandlerDeps {
 }
 
 /**
- * mdt.open, mdt.close and mdt.renew. Each renews the caller's lease before its transaction; each is a
+ * mdt.open, mdt.open2, mdt.close and mdt.renew. Each renews the caller's lease before its transaction; each is a
  * mutation (open and close change the opens table, renew consumes an eviction notice), so a resend after
  * a reconnect is answered from the reply cache.
  */
@@ -28,6 +28,16 @@ export function registerOpenHandlers(rpc: RpcServer, { m, runner, leases, leaseM
       return txn(() => ({
         reply: { node: openFile(m.store, canonicalFid(req.fid), ctx.clientUuid), leaseMs },
       }));
+    }),
+  );
+  rpc.register(
+    mdt.open2,
+    runner.wrap(mdt.open2, (req, _d, txn, ctx) => {
+      leases.touch(ctx.clientUuid, Date.now());
+      return txn(() => {
+        const opened = openFileForAccess(m.store, canonicalFid(req.fid), ctx.clientUuid, req.write);
+        return { reply: { ...opened, leaseMs } };
+      });
     }),
   );
   rpc.register(

@@ -32,6 +32,43 @@ const code = (p: Promise<unknown>) =>
   );
 
 describe('read-only PCC attachments', () => {
+  it('counts an open for write as a writer and answers whether the file is tracked', async () => {
+    const { reader, writer, c, a } = await start();
+    const fid = await newFile(writer);
+    // Untracked: nobody caches it. The open for write is a writer until the close, so no attach.
+    expect((await writer.call(mdt.open2, { fid, write: true })).reply.pccTracked).toBe(false);
+    expect((await reader.call(mdt.pccState, { fid })).reply.writers).toBe(1);
+    expect(await code(reader.call(mdt.pccAttach, { fid }))).toBe('EBUSY');
+    // An announcement and its explicit end (truncate by path) leave the open's writer record alone.
+    await writer.call(mdt.pccWriteOpen, { fid });
+    await writer.call(mdt.pccWriteClose, { fid });
+    expect(await code(reader.call(mdt.pccAttach, { fid }))).toBe('EBUSY');
+    await writer.call(mdt.close, { fid });
+    expect((await reader.call(mdt.pccState, { fid })).reply.writers).toBe(0);
+    const version = (await reader.call(mdt.pccAttach, { fid })).reply.dataVersion;
+    // Tracked now (an attachment): a writer's open says so, and it must announce (which revokes).
+    expect((await writer.call(mdt.open2, { fid, write: true })).reply.pccTracked).toBe(true);
+    expect((await reader.call(mdt.pccState, { fid })).reply).toMatchObject({ attached: true, writers: 1 });
+    await writer.call(mdt.pccWriteOpen, { fid });
+    expect((await reader.call(mdt.pccState, { fid })).reply.attached).toBe(false);
+    await writer.call(mdt.close, { fid });
+    expect((await reader.call(mdt.pccState, { fid })).reply.dataVersion).toBeGreaterThan(version);
+    // A read-only open is no writer; create_open2 records the access mode as open2 does.
+    const third = c.client(a.address);
+    expect((await third.call(mdt.open2, { fid, write: false })).reply.pccTracked).toBe(false);
+    expect((await reader.call(mdt.pccState, { fid })).reply.writers).toBe(0);
+    const req = { parent: ROOT_FID, name: `co${names++}`, mode: S_IFREG | 0o644, uid: 0, gid: 0 };
+    const created = await writer.call(mdt.createOpen2, { ...req, exclusive: true, write: true });
+    expect(created.reply.pccTracked).toBe(false);
+    const newFid = created.reply.node.attr.fid;
+    expect(await code(reader.call(mdt.pccAttach, { fid: newFid }))).toBe('EBUSY');
+    // Read-write attach by the opener itself is allowed (auto-attach at create); others' is not.
+    expect(await code(reader.call(mdt.pccAttachRw, { fid: newFid, cacheId: 'r' }))).toBe('EBUSY');
+    await writer.call(mdt.pccAttachRw, { fid: newFid, cacheId: 'w' });
+    const again = await writer.call(mdt.createOpen2, { ...req, exclusive: false, write: true });
+    expect(again.reply.pccTracked).toBe(true);
+  });
+
   it('revokes every attachment when a client announces a write, and bumps the data version', async () => {
     const { reader, writer, c, a } = await start();
     const other = c.client(a.address);

@@ -6,9 +6,14 @@ import type { Store } from './store.ts';
  * Read-only PCC attachments (Lustre 2.13's RO-PCC), kept in the store so an MDT restart keeps them:
  * - pcc_versions: a regular file's data version (absent: 0), bumped by every write announcement;
  * - pcc_attachments: (fid, client, version) for each client caching a whole copy of the file;
- * - pcc_writers: (fid, client) for each client holding the file open for write.
- * A write announcement drops every attachment of the file, so an attached client that asks (pccState)
- * learns its copy is stale. Attaching is refused while a writer exists: its copy could be torn.
+ * - pcc_writers: (fid, client) for each client that announced a write (mdt.pcc_write_open) and has not
+ *   ended it;
+ * - open_writes (open-files.ts): (fid, client) for each client holding the file open for write
+ *   (mdt.open2, mdt.create_open2 with `write`), until its mdt.close.
+ * Both are writers. A write announcement drops every attachment of the file, so an attached client
+ * that asks (pccState) learns its copy is stale. Attaching is refused while a writer exists: its copy
+ * could be torn. So a client whose open for write found the file untracked (no attachment: no copy
+ * exists, and none can be made until its close) writes without announcing (docs/pcc.md, Coherence).
  * Every function runs inside the caller's transaction.
  */
 
@@ -98,11 +103,29 @@ export function dropFilePcc(store: Store, fid: string): void {
   store.run('DELETE FROM pcc_versions WHERE fid = ?', fid);
   store.run('DELETE FROM pcc_attachments WHERE fid = ?', fid);
   store.run('DELETE FROM pcc_writers WHERE fid = ?', fid);
+  store.run('DELETE FROM open_writes WHERE fid = ?', fid);
   store.run('DELETE FROM pcc_rw WHERE fid = ?', fid);
 }
 
-function writerCount(store: Store, fid: string): number {
-  return store.get('SELECT count(*) AS n FROM pcc_writers WHERE fid = ?', fid)?.n as number;
+/** Clients writing `fid`: announced writers and opens for write (one client counts once). */
+function writerCount(store: Store, fid: string, exceptClient?: string): number {
+  return store.get(
+    `SELECT count(*) AS n FROM (SELECT client FROM pcc_writers WHERE fid = ?1
+       UNION SELECT client FROM open_writes WHERE fid = ?1) WHERE client IS NOT ?2`,
+    fid,
+    exceptClient ?? null,
+  )?.n as number;
+}
+
+/**
+ * Whether some client holds, or is making, a PCC copy of `fid` (a read-only attachment, recorded
+ * before its copy starts, or a read-write one): what a writer must revoke by announcing its write.
+ */
+export function isPccTracked(store: Store, fid: string): boolean {
+  return (
+    store.get('SELECT 1 AS x FROM pcc_attachments WHERE fid = ? LIMIT 1', fid) !== undefined ||
+    store.get('SELECT 1 AS x FROM pcc_rw WHERE fid = ?', fid) !== undefined
+  );
 }
 
 function bumpVersion(store: Store, fid: string): number {
@@ -163,11 +186,7 @@ export function pccAttachRw(store: Store, fid: string, client: string, cacheId: 
   const opens = store.get('SELECT count(*) AS n FROM opens WHERE fid = ? AND client != ?', fid, client)
     ?.n as number;
   if (opens > 0) throw new KlError('EBUSY', `${fid} is open on ${opens} other client(s)`);
-  const writers = store.get(
-    'SELECT count(*) AS n FROM pcc_writers WHERE fid = ? AND client != ?',
-    fid,
-    client,
-  )?.n as number;
+  const writers = writerCount(store, fid, client);
   if (writers > 0) throw new KlError('EBUSY', `${fid} is open for write by ${writers} client(s)`);
   const version = bumpVersion(store, fid);
   store.run('DELETE FROM pcc_attachments WHERE fid = ?', fid);

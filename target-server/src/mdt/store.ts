@@ -9,7 +9,7 @@ export const SCHEMA_VERSION = 1;
  * The MDT's whole state in one SQLite database. Names follow Lustre's on-disk objects where one exists:
  * inodes (with the layout as lustre.lov), dentries, xattrs, DoM data in 64 KiB chunks, the destroy log
  * (Lustre's unlink llog for OST objects), the reply cache (last_rcvd), the readdir cookie tombstones,
- * which clients have which files open, the orphans (Lustre's PENDING directory: unlinked files still
+ * which clients have which files open (and which of those opens are for write), the orphans (Lustre's PENDING directory: unlinked files still
  * open), the clients evicted for silence that have not heard so yet, the directories whose new children
  * inherit their project id, and the project quota limits. Tables are only ever added with
  * CREATE IF NOT EXISTS, so an older store opens unchanged and the schema version stays.
@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS opens (
   fid TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (fid, client)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS opens_client ON opens (client);
+CREATE TABLE IF NOT EXISTS open_writes (
+  fid TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (fid, client)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS open_writes_client ON open_writes (client);
 CREATE TABLE IF NOT EXISTS orphans (fid TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pcc_versions (fid TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pcc_attachments (
