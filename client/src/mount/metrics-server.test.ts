@@ -69,10 +69,18 @@ describe('mount metrics', () => {
     expect(before).toContain('# TYPE kubelustre_pcc_cache_bytes gauge');
     expect(before).toContain('process_cpu_seconds_total');
     counters = { ...newPccCounters(), hits: 7, misses: 2, bytesFromCache: 1 << 20, attaches: 3 };
-    counters = { ...counters, detaches: 1, evictions: 4, cacheBytesUsed: 12345, writebacks: 5 };
+    counters = {
+      ...counters,
+      detaches: 1,
+      evictions: 4,
+      cacheBytesUsed: 12345,
+      writebacks: 5,
+      passthroughOpens: 6,
+    };
     const after = await scrape();
     const names = ['hits', 'misses', 'bytes_from_cache', 'attaches', 'detaches', 'evictions', 'writebacks'];
     expect(names.map((n) => sample(after, `kubelustre_pcc_${n}_total`))).toEqual([7, 2, 1 << 20, 3, 1, 4, 5]);
+    expect(sample(after, 'kubelustre_pcc_passthrough_opens_total')).toBe(6);
     expect(sample(after, 'kubelustre_pcc_cache_bytes')).toBe(12345);
     expect(sample(after, 'kubelustre_pcc_enabled')).toBe(1);
     expect((await fetch(`http://127.0.0.1:${server.port}/other`)).status).toBe(404);

@@ -30,6 +30,11 @@ const PCC_COUNTERS: ReadonlyArray<[string, keyof PccCounters, string]> = [
   ],
   ['kubelustre_pcc_evictions_total', 'evictions', 'Read-only copies dropped by LRU eviction (watermarks)'],
   ['kubelustre_pcc_writebacks_total', 'writebacks', 'Write-backs of read-write copies to the OSTs'],
+  [
+    'kubelustre_pcc_passthrough_opens_total',
+    'passthroughOpens',
+    'Opens whose reads the kernel serves from a PCC copy by FUSE passthrough (not counted in hits)',
+  ],
 ];
 
 /**

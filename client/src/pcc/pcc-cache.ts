@@ -280,7 +280,12 @@ export class PccCache {
         await this.#lib
           .mdt()
           .call(mdtOps.pccDetach, { fid })
-          .catch(() => undefined);
+          .catch((undo: unknown) =>
+            this.#log.warn(
+              { fid, err: (undo as Error).message },
+              'Could not give up the attachment of a failed attach; the MDT drops it with our lease',
+            ),
+          );
         throw e;
       }
       this.#byFid.set(fid, {

@@ -74,7 +74,9 @@ export class PccHandles {
         return undefined;
       }
       this.#readers.set(fh, reader);
-      return this.#passthrough && (flags & O_DIRECT) === 0 ? reader.fd.fd : undefined;
+      if (!this.#passthrough || (flags & O_DIRECT) !== 0) return undefined;
+      pcc.counters.passthroughOpens++;
+      return reader.fd.fd;
     } catch (e) {
       this.#log.warn({ fid: attr.fid, err: (e as Error).message }, 'PCC open failed; reading from the OSTs');
       return undefined;

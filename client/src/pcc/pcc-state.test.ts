@@ -48,7 +48,7 @@ describe('lustre.pcc values', () => {
     const counters = { ...newPccCounters(), hits: 4, bytesFromCache: 10 };
     expect(formatPccStats({ enabled: true, type: 'none', attachedFiles: 1, counters })).toBe(
       'pcc: enabled, attached files: 1, hits: 4, misses: 0, bytes from cache: 10, attaches: 0, detaches: 0, ' +
-        'evictions: 0, writebacks: 0, cache bytes used: 0\n',
+        'evictions: 0, writebacks: 0, passthrough opens: 0, cache bytes used: 0\n',
     );
   });
 });

@@ -22,6 +22,11 @@ export interface PccCounters {
   cacheBytesUsed: number;
   /** Write-backs of read-write copies to the OSTs (fsync, detach, restore, unmount, recovery). */
   writebacks: number;
+  /**
+   * Opens handed to the kernel as FUSE passthrough of a copy: their reads are served from the cache
+   * without reaching the mount process, so they count here, not in hits or bytesFromCache.
+   */
+  passthroughOpens: number;
 }
 
 export function newPccCounters(): PccCounters {
@@ -34,6 +39,7 @@ export function newPccCounters(): PccCounters {
     evictions: 0,
     cacheBytesUsed: 0,
     writebacks: 0,
+    passthroughOpens: 0,
   };
 }
 
@@ -96,6 +102,7 @@ export function formatPccStats(s: PccStateValue): string {
   return (
     `pcc: ${s.enabled ? 'enabled' : 'disabled'}, attached files: ${s.attachedFiles ?? 0}, hits: ${c.hits}, ` +
     `misses: ${c.misses}, bytes from cache: ${c.bytesFromCache}, attaches: ${c.attaches}, detaches: ${c.detaches}, ` +
-    `evictions: ${c.evictions}, writebacks: ${c.writebacks}, cache bytes used: ${c.cacheBytesUsed}\n`
+    `evictions: ${c.evictions}, writebacks: ${c.writebacks}, passthrough opens: ${c.passthroughOpens}, ` +
+    `cache bytes used: ${c.cacheBytesUsed}\n`
   );
 }

@@ -107,7 +107,14 @@ export class RwPcc {
         fd = await open(path, 'r+');
       } catch (e) {
         await rm(path, { force: true });
-        await mdt.call(mdtOps.pccRwDetach, { fid }).catch(() => undefined);
+        await mdt
+          .call(mdtOps.pccRwDetach, { fid })
+          .catch((undo: unknown) =>
+            this.#o.log.warn(
+              { fid, err: (undo as Error).message },
+              'Could not give up the read-write attachment of a failed attach; the MDT drops it with our lease',
+            ),
+          );
         throw e;
       }
       await this.#add(fid, path, archiveId, fd, false);
@@ -231,7 +238,7 @@ export class RwPcc {
     if (a.restoring) return a.restoring;
     const done = this.#o.exclusive(fid, async () => {
       if (this.#byFid.get(fid) !== a) return;
-      while (a.inflight > 0) await sleep(1);
+      await idle(a, `write-back of ${fid}`);
       try {
         await this.#writeBack(a);
       } catch (e) {
@@ -366,7 +373,10 @@ export class RwPcc {
 
   async #drop(a: RwAttachment): Promise<void> {
     if (this.#byFid.get(a.fid) === a) this.#byFid.delete(a.fid);
-    while (a.inflight > 0) await sleep(1);
+    // Past the bound, the I/O still in flight fails (EBADF) rather than the drop waiting forever.
+    await idle(a, `drop of ${a.fid}`).catch((e: unknown) =>
+      this.#o.log.warn({ fid: a.fid, err: (e as Error).message }, 'Dropped a cache copy with I/O in flight'),
+    );
     await a.fd.close().catch(() => undefined);
     await rm(a.path, { force: true });
   }
@@ -396,6 +406,24 @@ export class RwPcc {
 }
 
 /** Names in a cache directory that are cache files (FIDs) or their temporary copies. */
+/** How long a write-back or drop waits for the copy's in-flight reads and writes to finish. */
+const INFLIGHT_WAIT_MS = 30_000;
+const INFLIGHT_POLL_MS = 1;
+
+/** Waits until no read or write of the copy is in flight, for at most INFLIGHT_WAIT_MS. */
+async function idle(a: { inflight: number }, what: string): Promise<void> {
+  const deadline = Date.now() + INFLIGHT_WAIT_MS;
+  while (a.inflight > 0) {
+    if (Date.now() > deadline) {
+      throw new KlError(
+        'ETIMEDOUT',
+        `${what}: I/O on the cache copy still in flight after ${INFLIGHT_WAIT_MS} ms`,
+      );
+    }
+    await sleep(INFLIGHT_POLL_MS);
+  }
+}
+
 const CACHE_FILE_NAME = /^0x[0-9a-f]+:0x[0-9a-f]+:0x[0-9a-f]+(\.tmp)?$/;
 
 /** Deletes cache files a dead mount left (read-only copies are per mount process), but `keep`. */
