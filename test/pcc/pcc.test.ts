@@ -142,6 +142,18 @@ describe.skipIf(!canMount())('read-only PCC', () => {
     expect(same(await readFile((await pccState(inA)).path!), expected)).toBe(true);
   });
 
+  it('refuses an archive ID that is not a whole number of 32 bits', async () => {
+    const path = join(a.mountpoint, 'bad-id');
+    await writeFile(path, 'x');
+    for (const id of ['1e3', '0', '4294967296', 'x']) {
+      const r = await lfsPcc('attach', '-i', id, path);
+      expect(r.status, id).not.toBe(0);
+      expect(r.err, id).toContain(`bad archive ID "${id}"`);
+    }
+    expect((await lfsPcc('attach', '--id=-1', path)).err).toContain('bad archive ID "-1"');
+    expect((await pccState(path)).type).toBe('none');
+  });
+
   it('refuses to attach a file open for write anywhere', { timeout: 30_000 }, async () => {
     const name = 'busy';
     await writeFile(join(a.mountpoint, name), 'x');

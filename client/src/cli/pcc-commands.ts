@@ -13,10 +13,13 @@ const USAGE = `usage: kubelustre lfs pcc attach [-i|--id ARCHIVE_ID] [-r|--reado
        kubelustre lfs pcc state [--stats|--json] FILE...
   FILEs are under a kubelustre mount started with -o pcc=DIR.`;
 
+/** Lustre's archive ids are 32-bit. */
+const ARCHIVE_ID_MAX = 0xffffffff;
+
 /**
  * Lustre's `lfs pcc`, through the mount: the mount process does the work on setxattr/getxattr of the
  * virtual xattr lustre.pcc (pcc-state.ts). As lfs, every FILE is tried and failures are reported one by
- * one; the exit status is that of the last failure.
+ * one; the exit status is 1 when any failed (Lustre's lfs exits with the errno; ours says why in words).
  */
 export async function pccCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -61,7 +64,7 @@ async function attach(argv: string[], byFid = false): Promise<number> {
     throw new KlError('EINVAL', 'lfs pcc attach: -r and -w exclude each other');
   const verb = values.write ? 'attach_rw' : 'attach';
   const id = values.id === undefined ? undefined : Number(values.id);
-  if (id !== undefined && (!Number.isInteger(id) || id <= 0)) {
+  if (id !== undefined && (!/^\d+$/.test(values.id ?? '') || id <= 0 || id > ARCHIVE_ID_MAX)) {
     throw new KlError('EINVAL', `lfs pcc attach: bad archive ID "${values.id}"`);
   }
   const command = id === undefined ? verb : `${verb} ${id}`;
