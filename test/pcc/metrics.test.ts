@@ -1,18 +1,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '@kubelustre/protocol/free-ports.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
 import { runCli } from '../harness/integration.ts';
 import { canMount, startTestMount, type TestMount } from '../mount/mount-harness.ts';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 /** One sample's value from Prometheus text format. */
 function sample(text: string, name: string): number {

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KlError } from '@kubelustre/protocol/errors.ts';
+import { freePorts } from '@kubelustre/protocol/free-ports.ts';
 import { silentLogger } from '@kubelustre/protocol/log.ts';
 import { decodeMessage, encodeMessage } from '@kubelustre/protocol/messages/validate.ts';
 import { newKeyHex } from '@kubelustre/protocol/wire/auth.ts';
@@ -279,22 +279,6 @@ async function waitReady(t: TargetProcess, logPath: string, exitCode: () => numb
 function portAt(base: number, i: number): number {
   // Target ports are consecutive; HTTP ports sit 1000 above them.
   return i % 2 === 0 ? base + i / 2 : base + 1000 + (i - 1) / 2;
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve) => {
-          const s = net.createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 export function sleep(ms: number): Promise<void> {

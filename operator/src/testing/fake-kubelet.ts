@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '@kubelustre/protocol/free-ports.ts';
 import { LABELS, type Role } from '../builders/names.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import type { Secret, StatefulSet } from '../k8s/objects.ts';
@@ -227,13 +227,4 @@ async function probeReady(port: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Distinct free loopback ports, held open together so the kernel hands out different ones. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => net.createServer());
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
