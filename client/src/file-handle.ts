@@ -45,7 +45,7 @@ export class FileHandle {
     const { settings, readaheadBudget } = table.deps;
     this.#readahead = new ReadaheadWindow(settings.readahead);
     this.#prefetch = new PrefetchBuffer(
-      (offset, length) => file.io.read(offset, length),
+      (offset, length) => file.readObjects(offset, length),
       readaheadBudget,
       settings.readaheadPerHandleBytesMax,
     );
@@ -74,7 +74,7 @@ export class FileHandle {
     this.#dropStalePrefetch();
     const ahead = this.#readahead.onRead(offset, length, this.#file.size);
     const reading = this.#file.read(offset, length, async (o, l) => {
-      return (await this.#prefetch.take(o, l)) ?? this.#file.io.read(o, l);
+      return (await this.#prefetch.take(o, l)) ?? this.#file.readObjects(o, l);
     });
     if (ahead) this.#prefetch.prefetch(ahead);
     const data = await reading;

@@ -135,8 +135,23 @@ export class OpenFile {
     this.io.adoptLayout(layout);
   }
 
+  /**
+   * The objects' bytes with this client's written bytes on top, as they were when the read began or
+   * newer: a flush that lands after the objects answered is still seen (its bytes are overlaid).
+   */
+  async readObjects(offset: number, length: number): Promise<Buffer> {
+    const token = this.writeback.beginRead();
+    try {
+      const data = await this.io.read(offset, length);
+      this.writeback.overlay(data, offset, token);
+      return data;
+    } finally {
+      this.writeback.endRead(token);
+    }
+  }
+
   /** Up to `length` bytes at `offset`, ending at the size: objects first, this client's dirty bytes on top. */
-  async read(offset: number, length: number, fromObjects = (o: number, l: number) => this.io.read(o, l)) {
+  async read(offset: number, length: number, fromObjects = (o: number, l: number) => this.readObjects(o, l)) {
     const n = Math.max(0, Math.min(length, this.size - offset));
     if (n === 0) return Buffer.alloc(0);
     const data = await fromObjects(offset, n);

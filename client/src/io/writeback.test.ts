@@ -49,6 +49,31 @@ describe('WritebackCache', () => {
     wb.close();
   });
 
+  it('shows a read the bytes of a flush that landed after the objects answered it', async () => {
+    const s = recordingSink();
+    s.file.write('OLD');
+    const wb = new WritebackCache(s.sink, () => {}, { budget: new ByteBudget(1 << 20) });
+    await wb.write(0, Buffer.from('NEW'));
+    const token = wb.beginRead();
+    // The read reached the objects before the flush did; the flush lands and leaves the cache before
+    // the read's answer is overlaid.
+    const seen = Buffer.from(s.file.subarray(0, 3));
+    await wb.flush();
+    const late = Buffer.from(seen);
+    wb.overlay(late, 0);
+    expect(late.toString()).toBe('OLD'); // what a read without its token would have answered
+    wb.overlay(seen, 0, token);
+    expect(seen.toString()).toBe('NEW');
+    wb.endRead(token);
+    // A read begun now finds the bytes in the objects, and nothing retired is kept for it.
+    const next = wb.beginRead();
+    const fresh = Buffer.from(s.file.subarray(0, 3));
+    wb.overlay(fresh, 0, next);
+    expect(fresh.toString()).toBe('NEW');
+    wb.endRead(next);
+    wb.close();
+  });
+
   it('shows dirty and in-flight bytes to reads', async () => {
     const s = recordingSink();
     const wb = new WritebackCache(s.sink, () => {}, { budget: new ByteBudget(1 << 20) });

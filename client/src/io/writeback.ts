@@ -28,6 +28,14 @@ interface Round {
 }
 
 /**
+ * A read of the objects in progress (beginRead … endRead). A round that finishes while it runs may have
+ * reached the objects after the read saw them, so its bytes stay available to that read's overlay.
+ */
+export interface ReadToken {
+  readonly epoch: number;
+}
+
+/**
  * The write-back cache of one file: writes land in memory, merged with adjacent and overlapping ones, and
  * are written out in flush rounds. Rounds whose ranges are disjoint run at the same time, so a streaming
  * writer keeps every OST busy; a round that overlaps one in flight waits for it, so an older copy of a
@@ -46,6 +54,10 @@ export class WritebackCache {
   readonly #dirtyExpireMs: number;
   readonly #dirty = new DirtyExtents();
   readonly #rounds = new Set<Round>();
+  /** Rounds finished while reads were in progress, with the epoch they finished in (ascending). */
+  #retired: Array<{ round: Round; epoch: number }> = [];
+  readonly #reads = new Set<ReadToken>();
+  #epoch = 0;
   #starting: Promise<void> | undefined;
   #expireTimer: NodeJS.Timeout | undefined;
   readonly #stopPressure: () => void;
@@ -79,8 +91,31 @@ export class WritebackCache {
     }
   }
 
-  /** Copies the bytes this cache holds (in flight, then newer dirty ones) over a read of the file. */
-  overlay(target: Buffer, targetOffset: number): void {
+  /** Marks the start of a read of the objects; pass the token to overlay, then to endRead. */
+  beginRead(): ReadToken {
+    const token = { epoch: this.#epoch };
+    this.#reads.add(token);
+    return token;
+  }
+
+  endRead(token: ReadToken): void {
+    this.#reads.delete(token);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const t of this.#reads) oldest = Math.min(oldest, t.epoch);
+    this.#retired = this.#retired.filter((r) => r.epoch > oldest);
+  }
+
+  /**
+   * Copies the bytes this cache holds over a read of the file, oldest first: with `since`, the rounds
+   * that finished after that read began (the objects may have answered it before those bytes landed),
+   * then the rounds in flight, then the newer dirty bytes.
+   */
+  overlay(target: Buffer, targetOffset: number, since?: ReadToken): void {
+    if (since) {
+      for (const r of this.#retired) {
+        if (r.epoch > since.epoch) overlayExtents(r.round.extents, target, targetOffset);
+      }
+    }
     for (const r of this.#rounds) overlayExtents(r.extents, target, targetOffset);
     this.#dirty.overlay(target, targetOffset);
   }
@@ -158,6 +193,7 @@ export class WritebackCache {
     };
     round.done = this.#runRound(round).finally(() => {
       this.#rounds.delete(round);
+      if (this.#reads.size > 0) this.#retired.push({ round, epoch: ++this.#epoch });
       this.#budget.release(round.bytes);
     });
     this.#rounds.add(round);
