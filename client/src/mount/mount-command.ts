@@ -17,6 +17,7 @@ import { PccCache, type PccCacheOptions, pccLibraryOf } from '../pcc/pcc-cache.t
 import { type PccRule, parsePccRule, parsePccRules } from '../pcc/pcc-rules.ts';
 import type { PccCounters } from '../pcc/pcc-state.ts';
 import { mountAt } from './mountinfo.ts';
+import type { ParsedMountOptions } from './options.ts';
 import { parseMountSpec } from './spec.ts';
 import {
   MNT_DETACH,
@@ -34,34 +35,14 @@ const INIT_TIMEOUT_MS = 10_000;
 const PROBE_TIMEOUT_MS = 2_000;
 const UMOUNT_RETRY_MS = 200;
 
-export interface MountOptions {
+/** What `mount` takes: the `-o` options as parsed (options.ts, which documents each) and the process's own. */
+export interface MountOptions extends Partial<Omit<ParsedMountOptions, 'metrics'>> {
   key: Buffer;
   log: Logger;
   /** Device fds reading requests in parallel (default 4; fewer if the threadpool is small). */
   readers?: number;
   /** Kernel readahead per file, in KiB (the bdi's read_ahead_kb); up to 1 MiB per READ request. */
   readAheadKb?: number;
-  /** `-o ro`: MS_RDONLY, so the kernel answers EROFS to any change (the VFS checks it before FUSE). */
-  readOnly?: boolean;
-  /** Honour set-user-id bits and device files (off by default, as for any shared mount). */
-  suid?: boolean;
-  dev?: boolean;
-  entryTimeoutMs?: number;
-  attrTimeoutMs?: number;
-  /** `-o pcc=DIR`: read-only PCC in DIR; an unusable DIR is logged and the mount runs without. */
-  pccDir?: string;
-  pccRevalidateMs?: number;
-  /** FUSE passthrough for reads of read-only PCC copies (default on). */
-  pccPassthrough?: boolean;
-  /** `pcc_rw`: auto-attach rules without an id attach read-write. */
-  pccReadWrite?: boolean;
-  /** Auto-attach rules (`pcc_rule=`) and a file of them (`pcc_rules_file=`), parsed at mount. */
-  pccRules?: string[];
-  pccRulesFile?: string;
-  /** The watermarks of LRU eviction (`pcc_size`, `pcc_hwm`, `pcc_lwm`). */
-  pccSizeBytes?: number;
-  pccHighWatermarkPercent?: number;
-  pccLowWatermarkPercent?: number;
   client?: Partial<Omit<KlClientOptions, 'mgs' | 'fsName' | 'key' | 'log'>>;
 }
 

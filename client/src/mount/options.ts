@@ -11,9 +11,9 @@ export interface ParsedMountOptions {
   entryTimeoutMs?: number;
   attrTimeoutMs?: number;
   /**
-   * `pcc=DIR`: the read-only Persistent Client Cache in local directory DIR (docs/pcc.md); `pcc_ro`
-   * says read-only explicitly (the only mode). `pcc_revalidate_ms=MS`: how stale a validation of a
-   * cached copy may be before a read asks the MDT again (the bound of the coherence guarantee).
+   * `pcc=DIR`: the Persistent Client Cache in local directory DIR (docs/pcc.md); an unusable DIR is
+   * logged and the mount runs without. `pcc_revalidate_ms=MS`: how stale a validation of a read-only
+   * copy may be before a read asks the MDT again (the bound of the coherence guarantee).
    */
   pccDir?: string;
   pccRevalidateMs?: number;
