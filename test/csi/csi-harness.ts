@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MNT_DETACH, umount2Syscall } from '@kubelustre/client/mount/syscalls.ts';
 
@@ -81,5 +81,22 @@ export function unmountBelow(dir: string): void {
     } catch {
       // Gone already with a parent.
     }
+  }
+}
+
+/**
+ * Ends what a plugin test started, each part only if it got that far: the CSI client, the plugin process,
+ * every mount below `dir`, then `dir`.
+ */
+export async function stopPluginTest(o: {
+  csi: { close(): void } | undefined;
+  plugin: PluginProcess | undefined;
+  dir: string | undefined;
+}): Promise<void> {
+  o.csi?.close();
+  if (o.plugin) await stopPluginProcess(o.plugin);
+  if (o.dir) {
+    unmountBelow(o.dir);
+    rmSync(o.dir, { recursive: true, force: true });
   }
 }

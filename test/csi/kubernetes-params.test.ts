@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -12,7 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
 import { CsiTestClient } from './csi-client.ts';
-import { type PluginProcess, startPluginProcess, stopPluginProcess } from './csi-harness.ts';
+import { type PluginProcess, startPluginProcess, stopPluginProcess, stopPluginTest } from './csi-harness.ts';
 
 const NS = 'storage';
 const FS_NAME = 'kltest';
@@ -65,9 +65,7 @@ describe('CSI: filesystem and layoutPolicy parameters through the Kubernetes API
   }, 240_000);
 
   afterAll(async () => {
-    csi?.close();
-    if (plugin) await stopPluginProcess(plugin);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await stopPluginTest({ csi, plugin, dir });
     await tc?.[Symbol.asyncDispose]();
     await controlPlane?.[Symbol.asyncDispose]();
   }, 120_000);

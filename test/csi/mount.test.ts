@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountAt } from '../../csi-driver/src/kernel-mounts.ts';
 import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
 import { CsiTestClient } from './csi-client.ts';
-import { type PluginProcess, startPluginProcess, stopPluginProcess, unmountBelow } from './csi-harness.ts';
+import { type PluginProcess, startPluginProcess, stopPluginProcess, stopPluginTest } from './csi-harness.ts';
 
 const canMount = process.getuid?.() === 0 && existsSync('/dev/fuse');
 const RWX = { mount: { fsType: '', mountFlags: [] }, accessMode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
@@ -44,12 +44,7 @@ describe.skipIf(!canMount)('CSI node: mounts through the kernel', () => {
   }, 120_000);
 
   afterAll(async () => {
-    csi?.close();
-    if (plugin) await stopPluginProcess(plugin);
-    if (dir) {
-      unmountBelow(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await stopPluginTest({ csi, plugin, dir });
     await tc?.[Symbol.asyncDispose]();
   }, 120_000);
 

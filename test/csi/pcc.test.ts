@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountAt, readMounts } from '../../csi-driver/src/kernel-mounts.ts';
 import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
 import { CsiTestClient } from './csi-client.ts';
-import { type PluginProcess, startPluginProcess, stopPluginProcess, unmountBelow } from './csi-harness.ts';
+import { type PluginProcess, startPluginProcess, stopPluginProcess, stopPluginTest } from './csi-harness.ts';
 
 const canMount = process.getuid?.() === 0 && existsSync('/dev/fuse');
 const OPERATOR_NS = 'kubelustre-system';
@@ -76,12 +76,7 @@ describe.skipIf(!canMount)('CSI: pccClass through the Kubernetes API and the nod
   };
 
   afterAll(async () => {
-    csi?.close();
-    if (plugin) await stopPluginProcess(plugin);
-    if (dir) {
-      unmountBelow(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await stopPluginTest({ csi, plugin, dir });
     await tc?.[Symbol.asyncDispose]();
     await controlPlane?.[Symbol.asyncDispose]();
   }, 120_000);
