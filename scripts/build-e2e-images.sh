@@ -26,17 +26,11 @@ registry=kubelustre.local/e2e
 
 log() { printf 'build-e2e-images: %s\n' "$*" >&2; }
 
-# tag, binary, entrypoint (JSON array): a FROM-scratch image of one static binary.
-scratch_image() {
-  local tag="$1" binary="$2" entrypoint="$3" context
-  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
-  context="$(mktemp -d "${TMPDIR:-/tmp}/kubelustre-e2e-image.XXXXXX")"
-  cp "$binary" "$context/"
-  printf 'FROM scratch\nCOPY %s /%s\nENTRYPOINT %s\n' "$(basename "$binary")" "$(basename "$binary")" \
-    "$entrypoint" >"$context/Dockerfile"
+# tag, context: builds the Docker context directory as tag, then removes the directory. The classic
+# builder (Debian's Docker has no buildx); its output (a deprecation notice) only on failure.
+build_context() {
+  local tag="$1" context="$2" output status=0
   log "building $tag"
-  # The classic builder (Debian's Docker has no buildx); its output (a deprecation notice) only on failure.
-  local output status=0
   output="$(DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$context" 2>&1)" || status=$?
   rm -rf "$context"
   if ((status != 0)); then
@@ -46,22 +40,26 @@ scratch_image() {
   fi
 }
 
-# tag, script: a stand-in of test/e2e/standins run by the kubelustre image's Node, as its entrypoint.
+# tag, binary, entrypoint (JSON array): a FROM-scratch image of one static binary.
+scratch_image() {
+  local tag="$1" binary="$2" entrypoint="$3" context
+  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
+  context="$(mktemp -d "${TMPDIR:-/tmp}/kubelustre-e2e-image.XXXXXX")"
+  cp "$binary" "$context/"
+  printf 'FROM scratch\nCOPY %s /%s\nENTRYPOINT %s\n' "$(basename "$binary")" "$(basename "$binary")" \
+    "$entrypoint" >"$context/Dockerfile"
+  build_context "$tag" "$context"
+}
+
+# tag, script, base: a stand-in of test/e2e/standins run by the base (kubelustre) image's Node, as its entrypoint.
 standin_image() {
-  local tag="$1" script="$2" base="$3" context output status=0
+  local tag="$1" script="$2" base="$3" context
   context="$(mktemp -d "${TMPDIR:-/tmp}/kubelustre-e2e-image.XXXXXX")"
   cp -r "$repo_root/test/e2e/standins" "$context/standins"
   rm -f "$context"/standins/*.test.ts
   printf 'FROM %s\nCOPY standins /app/test/e2e/standins\nUSER 0:0\nENTRYPOINT ["node", "/app/test/e2e/standins/%s"]\n' \
     "$base" "$script" >"$context/Dockerfile"
-  log "building $tag"
-  output="$(DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$context" 2>&1)" || status=$?
-  rm -rf "$context"
-  if ((status != 0)); then
-    printf '%s\n' "$output" >&2
-    log "building $tag failed"
-    exit 1
-  fi
+  build_context "$tag" "$context"
 }
 
 main() {
