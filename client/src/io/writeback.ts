@@ -100,6 +100,7 @@ export class WritebackCache {
 
   endRead(token: ReadToken): void {
     this.#reads.delete(token);
+    if (this.#retired.length === 0) return;
     let oldest = Number.POSITIVE_INFINITY;
     for (const t of this.#reads) oldest = Math.min(oldest, t.epoch);
     this.#retired = this.#retired.filter((r) => r.epoch > oldest);
