@@ -117,13 +117,15 @@ describe.skipIf(!canMount())('read-only PCC', () => {
       expect(head).toEqual(data.subarray(0, 4096));
       expect((await pccState(inA)).counters!.hits).toBeGreaterThan(0);
 
+      // Counted before the write: `lfs pcc state` asks the MDT itself, which would detach the copy
+      // ahead of the reader's own revalidation that this checks.
+      const hits = (await pccState(inA)).counters!.hits;
       const w = await open(join(b.mountpoint, name), 'r+');
       try {
         await w.write(changed, 0, changed.length, 0);
         await w.sync(); // acknowledged
         await new Promise((r) => setTimeout(r, REVALIDATE_MS + 50));
         // Past the bound, the open reader gets the new data, not the copy.
-        const hits = (await pccState(inA)).counters!.hits;
         await reader.read(head, 0, head.length, 0);
         expect(head.subarray(0, changed.length)).toEqual(changed);
         expect((await pccState(inA)).counters!.hits).toBe(hits);
@@ -140,6 +142,9 @@ describe.skipIf(!canMount())('read-only PCC', () => {
     // Attaching again works once the writer has closed, and caches the new data.
     expect((await lfsPcc('attach', inA)).status).toBe(0);
     expect(same(await readFile((await pccState(inA)).path!), expected)).toBe(true);
+    // `lfs pcc state` shows a copy revoked by another mount's write as detached, with no open between.
+    await writeFile(join(b.mountpoint, name), 'again');
+    expect((await pccState(inA)).type).toBe('none');
   });
 
   it('refuses an archive ID that is not a whole number of 32 bits', async () => {

@@ -423,7 +423,7 @@ export class KlFuseOps implements FuseOps {
    */
   async getxattr(_ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
     if (name === LUSTRE_PCC_XATTR)
-      return Buffer.from(JSON.stringify(this.#pcc.state(this.#inodes.fid(nodeid))));
+      return Buffer.from(JSON.stringify(await this.#pcc.state(this.#inodes.fid(nodeid))));
     try {
       return await this.#client.inodes.getxattr(this.#inodes.fid(nodeid), name, ROOT_CALLER);
     } catch (e) {

@@ -235,6 +235,15 @@ export class PccCache {
     return this.#revalidateMs;
   }
 
+  /**
+   * Asks the MDT whether the read-only copy of `fid` is still current, detaching it if not (a write
+   * elsewhere revoked it; this mount learns of it at the next open otherwise). Nothing to do without one.
+   */
+  async validate(fid: string): Promise<void> {
+    const a = this.#byFid.get(fid);
+    if (a) await this.#current(a);
+  }
+
   /** The local attachment of `fid`, if any (not validated). */
   attachmentOf(fid: string): { path: string; archiveId: number; dataVersion: number } | undefined {
     return this.#byFid.get(fid);

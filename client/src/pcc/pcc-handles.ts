@@ -198,10 +198,22 @@ export class PccHandles {
     }
   }
 
-  /** getxattr(lustre.pcc): the file's state on this mount and the mount's counters. */
-  state(fid: string): PccStateValue {
+  /**
+   * getxattr(lustre.pcc): the file's state on this mount and the mount's counters. A read-only copy is
+   * checked with the MDT first, so a copy another client's write revoked shows as detached, as Lustre's
+   * layout lock would have it; if the MDT cannot answer, the local state is shown (and the reason logged).
+   */
+  async state(fid: string): Promise<PccStateValue> {
     const pcc = this.#pcc;
     if (!pcc) return { enabled: false, type: 'none' };
+    await pcc
+      .validate(fid)
+      .catch((e: unknown) =>
+        this.#log.warn(
+          { fid, err: (e as Error).message },
+          'PCC state shown unvalidated: the MDT did not answer',
+        ),
+      );
     const attachedFiles = pcc.attachedCount + pcc.rw.count;
     const common = { enabled: true, attachedFiles, counters: pcc.metrics() };
     const rw = pcc.rw.attachmentOf(fid);
